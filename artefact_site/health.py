@@ -1,0 +1,69 @@
+"""What `/healthz` reports: each dependency checked on its own, so a failure names its part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import django_rq
+from django.conf import settings
+from django.db import connection
+from rq import Worker
+
+
+@dataclass
+class HealthReport:
+    checks: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> list[str]:
+        return [name for name, check in self.checks.items() if not check["ok"]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "failing": self.failing, **self.checks}
+
+
+def _database() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+    except Exception as error:  # any driver error means "down"; the message says which
+        return {"ok": False, "error": str(error).strip().splitlines()[0]}
+    if row is None:
+        return {"ok": False, "error": "the pgvector extension is not installed (run migrate)"}
+    return {"ok": True, "vendor": connection.vendor, "pgvector": row[0]}
+
+
+def _redis() -> dict:
+    try:
+        redis = django_rq.get_connection("default")
+        redis.ping()
+        workers = Worker.all(connection=redis)
+    except Exception as error:  # any client error means "down"
+        return {"ok": False, "error": str(error).strip().splitlines()[0]}
+    return {
+        "ok": True,
+        "workers": len(workers),
+        "queues": sorted({queue for worker in workers for queue in worker.queue_names()}),
+    }
+
+
+def _workers(redis_check: dict) -> dict:
+    if not redis_check["ok"]:
+        return {"ok": False, "error": "Redis is down, so no worker can be reached"}
+    count = redis_check["workers"]
+    if count == 0:
+        return {"ok": False, "count": 0, "error": f"no RQ worker serves '{settings.RQ_GPU_QUEUE}'"}
+    return {"ok": True, "count": count}
+
+
+def check() -> HealthReport:
+    report = HealthReport()
+    report.checks["database"] = _database()
+    report.checks["redis"] = _redis()
+    report.checks["workers"] = _workers(report.checks["redis"])
+    return report

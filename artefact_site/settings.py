@@ -1,0 +1,199 @@
+"""Django settings, read from the environment only (12-factor).
+
+Every variable, its default and its meaning are listed in README.md ("Configuration"). Without
+``DATABASE_URL`` or ``REDIS_URL`` the embedded servers of :mod:`artefact_site.embedded` are used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from artefact_site import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use true or false.")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name, "")
+    return [item.strip() for item in value.split(",") if item.strip()] if value else default
+
+
+DEBUG = env_bool("DEBUG", False)
+
+# A development key is fine for a checkout on a laptop; a deployment with DEBUG off must set one.
+_DEV_SECRET_KEY = "artefact-insecure-development-key-set-SECRET_KEY-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET_KEY
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+DATA_ROOT = embedded.default_data_root()
+MEDIA_ROOT = DATA_ROOT / "media"
+MEDIA_URL = "/media/"
+STATIC_ROOT = DATA_ROOT / "static"
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_rq",
+    "apps.accounts",
+    "apps.corpus",
+    "apps.analysis",
+    "apps.library",
+    "apps.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "artefact_site.urls"
+WSGI_APPLICATION = "artefact_site.wsgi.application"
+ASGI_APPLICATION = "artefact_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_EMBEDDED_LAYOUT = embedded.Layout(DATA_ROOT)
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {
+        "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60),
+    }
+else:
+    DATABASES = {"default": embedded.database_settings(_EMBEDDED_LAYOUT) | {"CONN_MAX_AGE": 60}}
+
+REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url(_EMBEDDED_LAYOUT)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Serve files straight from the finders in tests and development: no collectstatic step needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# RQ: one queue for model work (GPU workers) and one for everything else.
+RQ_GPU_QUEUE = os.environ.get("RQ_GPU_QUEUE", "gpu")
+RQ_DEFAULT_TIMEOUT = env_int("RQ_JOB_TIMEOUT", 600)
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT}
+    for name in ("default", RQ_GPU_QUEUE)
+}
+
+# Models (apps/engine). Defaults point both keys at the demo model that ships in apps/demo.
+DEMO_WEIGHTS = BASE_DIR / "apps" / "demo" / "weights"
+MODEL_SETTINGS = {
+    "CLIP_BASE_MODEL": os.environ.get("CLIP_BASE_MODEL") or str(DEMO_WEIGHTS / "clip"),
+    "CLIP_ADAPTER": os.environ.get("CLIP_ADAPTER", ""),
+    "PAINTINGCLIP_BASE_MODEL": (
+        os.environ.get("PAINTINGCLIP_BASE_MODEL") or str(DEMO_WEIGHTS / "clip")
+    ),
+    "PAINTINGCLIP_ADAPTER": os.environ.get(
+        "PAINTINGCLIP_ADAPTER", str(DEMO_WEIGHTS / "paintingclip-lora")
+    ),
+    "MODEL_DEVICE": os.environ.get("MODEL_DEVICE", "auto"),
+    "MODEL_DTYPE": os.environ.get("MODEL_DTYPE", "auto"),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ArteFact API",
+    "DESCRIPTION": "Links what is seen in a painting to what art-history scholarship has written.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,21 @@
+"""Site-wide views: the home page and the health endpoint."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from artefact_site import health
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when every part answers, 503 naming the failing parts otherwise."""
+    report = health.check()
+    return JsonResponse(report.as_dict(), status=200 if report.ok else 503)
