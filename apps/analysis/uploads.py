@@ -1,0 +1,223 @@
+"""Validation of uploaded images: accept real raster images only, and keep a clean copy.
+
+Everything a researcher can upload ends up decoded by Pillow and fed to a model, so the checks
+are strict and each failure is one sentence the API returns with HTTP 400:
+
+* only JPEG, PNG, WebP, TIFF and GIF (first frame), sniffed from the bytes, not the name;
+* file size and pixel count limits from settings, with Pillow's decompression-bomb guard on;
+* no degenerate shapes (a 100 000 × 1 px strip has nothing to analyse);
+* no truncated data, and no *polyglots* — files that are a valid image and something else,
+  detected as bytes trailing the image's own end marker;
+* EXIF orientation applied, then the pixels re-encoded so that no metadata (GPS, camera,
+  embedded thumbnails, comments) survives in the stored copy.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF")
+MIN_SIDE = 32
+MAX_ASPECT_RATIO = 20.0
+FORMAT_NAMES = "JPEG, PNG, WebP, TIFF or GIF"
+
+
+class InvalidImage(ValueError):
+    """An upload that is not an acceptable image; ``str()`` is the sentence for the user."""
+
+    def __init__(self, code: str, sentence: str) -> None:
+        super().__init__(sentence)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """A validated upload: its pixels (RGB, upright) and a metadata-free encoding of them."""
+
+    image: Image.Image
+    source_format: str
+    content: bytes
+    extension: str
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _looks_like_markup(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<?xml", b"<svg", b"<!doctype", b"<html"))
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's EOI marker, walking segments so that EOI bytes inside
+    embedded thumbnails or entropy-coded data are not mistaken for the end."""
+    position = 2
+    length = len(data)
+    while position + 2 <= length:
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xD9:
+            return position + 2
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):
+            position += 2
+            continue
+        if position + 4 > length:
+            return None
+        segment_length = int.from_bytes(data[position + 2 : position + 4], "big")
+        position += 2 + segment_length
+        if marker == 0xDA:  # start of scan: skip entropy-coded data up to the next marker
+            while position + 1 < length:
+                if data[position] == 0xFF and data[position + 1] not in (0x00, *range(0xD0, 0xD8)):
+                    break
+                position += 1
+    return None
+
+
+def _png_end(data: bytes) -> int | None:
+    position = 8
+    while position + 8 <= len(data):
+        chunk_length = int.from_bytes(data[position : position + 4], "big")
+        chunk_type = data[position + 4 : position + 8]
+        position += 12 + chunk_length
+        if chunk_type == b"IEND":
+            return position
+    return None
+
+
+def _webp_end(data: bytes) -> int | None:
+    if len(data) < 12:
+        return None
+    return 8 + int.from_bytes(data[4:8], "little")
+
+
+def _gif_end(data: bytes) -> int | None:
+    end = data.rfind(b"\x3b")
+    return end + 1 if end != -1 else None
+
+
+_END_FINDERS = {"JPEG": _jpeg_end, "PNG": _png_end, "WEBP": _webp_end, "GIF": _gif_end}
+
+
+def _reject_trailing_data(data: bytes, image_format: str) -> None:
+    finder = _END_FINDERS.get(image_format)
+    if finder is None:  # TIFF addresses its parts by offset; there is no end marker to check
+        return
+    end = finder(data)
+    if end is None:
+        raise InvalidImage("corrupt_image", "The image data is truncated or corrupt.")
+    trailing = data[end:]
+    if trailing.strip(b"\x00\r\n "):
+        raise InvalidImage(
+            "polyglot",
+            f"The file holds {len(trailing)} bytes of other data after the end of the "
+            f"{image_format} image; upload a plain image file.",
+        )
+
+
+def _encode_without_metadata(image: Image.Image, source_format: str) -> tuple[bytes, str]:
+    """Re-encode the pixels alone: JPEG stays JPEG (no second generation of PNG bloat),
+    everything else becomes lossless PNG."""
+    buffer = io.BytesIO()
+    image = image.copy()
+    image.info.clear()  # Pillow would write a JPEG comment or PNG text chunks back from here
+    if source_format == "JPEG":
+        image.save(buffer, format="JPEG", quality=92, optimize=True)
+        return buffer.getvalue(), "jpg"
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue(), "png"
+
+
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
+    """Check an upload and return its upright RGB pixels with a metadata-free encoding.
+
+    Raises :class:`InvalidImage` with a sentence for the user on any problem.
+    """
+    if not data:
+        raise InvalidImage("empty_file", "The file is empty.")
+    if len(data) > max_bytes:
+        raise InvalidImage(
+            "file_too_large",
+            f"The file is {_megabytes(len(data))}; the limit is {_megabytes(max_bytes)}.",
+        )
+    if _looks_like_markup(data[:512]):
+        raise InvalidImage(
+            "unsupported_format",
+            f"SVG and other markup files are not accepted; upload a {FORMAT_NAMES} image.",
+        )
+    with warnings.catch_warnings():
+        # Pillow's own bomb guard stays on: it warns past Image.MAX_IMAGE_PIXELS and refuses
+        # past twice that, before decoding; the warning is an error here. Our own, lower
+        # limit is checked from the header alone, also before any pixel is decoded.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            source_format = image.format or ""
+            width, height = image.size
+            _check_shape(width, height, max_pixels)
+            _reject_trailing_data(data, source_format)
+            image.seek(0)
+            image.load()
+        except InvalidImage:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InvalidImage(
+                "too_many_pixels",
+                f"The image has more than {max_pixels:,} pixels, the limit.",
+            ) from None
+        except UnidentifiedImageError:
+            raise InvalidImage(
+                "not_an_image", f"The file is not a {FORMAT_NAMES} image that can be read."
+            ) from None
+        except (OSError, SyntaxError, ValueError):
+            raise InvalidImage("corrupt_image", "The image data is truncated or corrupt.") from None
+
+    upright = ImageOps.exif_transpose(image)
+    _check_shape(upright.width, upright.height, max_pixels)
+    rgb = _to_rgb(upright)
+    content, extension = _encode_without_metadata(rgb, source_format)
+    return CleanImage(image=rgb, source_format=source_format, content=content, extension=extension)
+
+
+def _check_shape(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise InvalidImage(
+            "too_many_pixels",
+            f"The image is {width:,} × {height:,} px, more than the {max_pixels:,}-pixel limit.",
+        )
+    if min(width, height) < MIN_SIDE or max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise InvalidImage(
+            "bad_dimensions",
+            f"The image is {width:,} × {height:,} px; ArteFact needs at least {MIN_SIDE} px on "
+            f"each side and an aspect ratio of at most {MAX_ASPECT_RATIO:.0f}:1.",
+        )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for the model, compositing transparency over white as a viewer would show it."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode.startswith("I;16") or image.mode == "I":
+        high_bits = np.asarray(image, dtype=np.uint32) >> (8 if image.mode != "I" else 24)
+        return Image.fromarray(high_bits.astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
