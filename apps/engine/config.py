@@ -9,6 +9,7 @@ an operator exactly which setting to fix.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ from typing import NamedTuple
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The project root (the folder that holds `apps/`)."""
 
-SHARED_DIR = REPO_ROOT / ".." / "shared"
-"""Read-only reference material beside the checkout (absent on a fresh clone)."""
+SHARED_DIR = Path(os.environ.get("ARTEFACT_SHARED_DIR") or REPO_ROOT / ".." / "shared")
+"""Read-only reference material beside the checkout (absent on a fresh clone); tests and
+benchmarks skip what needs it. `ARTEFACT_SHARED_DIR` points elsewhere, e.g. from a git
+worktree that does not sit beside it."""
 
 DEMO_BASE_MODEL = REPO_ROOT / "apps" / "demo" / "weights" / "clip"
 DEMO_PAINTINGCLIP_ADAPTER = REPO_ROOT / "apps" / "demo" / "weights" / "paintingclip-lora"
