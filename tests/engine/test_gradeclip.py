@@ -110,6 +110,9 @@ def test_one_pass_for_many_texts_equals_single_runs(registry: engine.ModelRegist
             )
             np.testing.assert_allclose(together[index], alone[0], atol=1e-5)
     assert not np.allclose(together[0], together[1])
+    stored = engine.embed_texts(TEXTS, "paintingclip", registry=registry).astype(np.float16)
+    from_vectors = engine.gradeclip_maps(image, stored, "paintingclip", layer=0, registry=registry)
+    np.testing.assert_allclose(from_vectors, together, atol=5e-3)
 
 
 def test_works_on_the_peft_wrapped_model(
