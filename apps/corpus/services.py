@@ -105,6 +105,10 @@ def ensure_vector_index(model_key: str, dim: int, *, progress: bool = False) -> 
             cursor.execute(f'DROP INDEX IF EXISTS "{other}"')
         if progress:
             print(f"building HNSW index {name} …", flush=True)
+        if connection.in_atomic_block:
+            # Deferred foreign-key checks of rows written earlier in this transaction would
+            # block CREATE INDEX ("pending trigger events"): run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(
             f'CREATE INDEX "{name}" ON {table} USING hnsw'
             f" ((embedding::halfvec({dim})) halfvec_cosine_ops)"
@@ -112,6 +116,8 @@ def ensure_vector_index(model_key: str, dim: int, *, progress: bool = False) -> 
             f" WHERE model = '{model_key}'"
         )
         cursor.execute(f"ANALYZE {table}")
+        if connection.in_atomic_block:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return True
 
 

@@ -277,7 +277,8 @@ def iter_embedding_chunks(
         tensor = handle.get_slice(TENSOR_NAME)
         rows = tensor.get_shape()[0]
         for start in range(0, rows, chunk_rows):
-            yield start, np.asarray(tensor[start : start + chunk_rows], dtype=np.float32)
+            stop = min(start + chunk_rows, rows)
+            yield start, np.asarray(tensor[start:stop], dtype=np.float32)
 
 
 def first_bad_row(block: np.ndarray) -> tuple[int, str] | None:

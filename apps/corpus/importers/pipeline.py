@@ -156,19 +156,19 @@ class CorpusImport:
                     f"(known: {', '.join(sorted(self.model_keys))})"
                 )
         with connection.cursor() as cursor:
-            try:
-                with transaction.atomic():
-                    self._create_stage_tables(cursor)
-                    self._stage_sentences(cursor, layout, metadata)
-                    self._stage_markdown(cursor, layout, metadata)
-                    for source in sources:
-                        self._stage_embeddings(cursor, source, metadata)
-                self._write_metadata(metadata)
-                self._write_texts(cursor)
+            # Staging is one transaction: bad input rolls it back, temporary tables included.
+            with transaction.atomic():
+                self._create_stage_tables(cursor)
+                self._stage_sentences(cursor, layout, metadata)
+                self._stage_markdown(cursor, layout, metadata)
                 for source in sources:
-                    self._write_embeddings(cursor, source)
-            finally:
-                self._drop_stage_tables(cursor)
+                    self._stage_embeddings(cursor, source, metadata)
+            self._write_metadata(metadata)
+            self._write_texts(cursor)
+            for source in sources:
+                self._write_embeddings(cursor, source)
+            # After a failure the tables go with the connection; the next run recreates them.
+            self._drop_stage_tables(cursor)
         self._count(metadata)
         return self.summary
 
