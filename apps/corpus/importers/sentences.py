@@ -38,6 +38,8 @@ _QUOTE_MARKER = re.compile(r"^\s*>\s?", re.MULTILINE)
 _EMPHASIS = re.compile(r"\*\*|\*|__|(?<!\w)_|_(?!\w)")
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
 _WHITESPACE = re.compile(r"\s+")
+_SHIELD = "\ue000"
+_SHIELDED = re.compile(_SHIELD + r"(\d+)" + _SHIELD)
 _SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")  # noqa: RUF001 (closing quotes)
 
 
@@ -64,7 +66,9 @@ def clean_block(block: str) -> str:
     """One Markdown block as plain text, or '' when it holds no prose."""
     if _NOT_PROSE.match(block):
         return ""
-    text = _IMAGE.sub(" ", block)
+    # Escaped characters are shielded from the emphasis and tag rules, then restored.
+    text = _ESCAPE.sub(lambda m: _SHIELD + str(ord(m.group(1))) + _SHIELD, block)
+    text = _IMAGE.sub(" ", text)
     text = _SUPERSCRIPT.sub("", text)
     text = _LINE_BREAK_TAG.sub(" ", text)
     text = _TAG.sub("", text)
@@ -72,7 +76,7 @@ def clean_block(block: str) -> str:
     text = _QUOTE_MARKER.sub("", text)
     text = _LIST_MARKER.sub("", text)
     text = _EMPHASIS.sub("", text)
-    text = _ESCAPE.sub(r"\1", text)
+    text = _SHIELDED.sub(lambda m: chr(int(m.group(1))), text)
     text = html.unescape(text)
     return _WHITESPACE.sub(" ", text).strip()
 
