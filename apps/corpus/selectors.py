@@ -38,7 +38,7 @@ from apps.corpus.models import (
     WorkImage,
 )
 
-EXACT_SEARCH_MAX_ROWS = 50_000
+EXACT_SEARCH_MAX_ROWS = 20_000
 """Filters whose works hold at most this many published sentences are searched exactly."""
 HNSW_EF_SEARCH = 100
 HNSW_MAX_SCAN_TUPLES = 50_000

@@ -33,6 +33,7 @@ from apps.corpus.models import Creator, Sentence, SentenceEmbedding, Topic, Work
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 MAX_INDEX_DIMENSIONS = 4000  # pgvector's limit for HNSW over halfvec
+MAX_INDEX_BUILD_MB = 6144  # 3.1 M rows of halfvec(512) need about 5 GB; the machine has 24
 _MODEL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 # Column names of sentences.json's per-model flags in the public dataset.
@@ -105,6 +106,12 @@ def ensure_vector_index(model_key: str, dim: int, *, progress: bool = False) -> 
             cursor.execute(f'DROP INDEX IF EXISTS "{other}"')
         if progress:
             print(f"building HNSW index {name} …", flush=True)
+        # The build is fast only while the whole graph fits in maintenance_work_mem: size it
+        # to the rows (about dim*2 bytes of vector plus ~300 of graph and tuple per row).
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE model = %s", [model_key])
+        rows = cursor.fetchone()[0]
+        megabytes = min(MAX_INDEX_BUILD_MB, max(64, rows * (dim * 2 + 300) * 13 // 10 >> 20))
+        cursor.execute(f"SET maintenance_work_mem = '{megabytes}MB'")
         if connection.in_atomic_block:
             # Deferred foreign-key checks of rows written earlier in this transaction would
             # block CREATE INDEX ("pending trigger events"): run them now.
@@ -116,6 +123,7 @@ def ensure_vector_index(model_key: str, dim: int, *, progress: bool = False) -> 
             f" WHERE model = '{model_key}'"
         )
         cursor.execute(f"ANALYZE {table}")
+        cursor.execute("RESET maintenance_work_mem")
         if connection.in_atomic_block:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return True
