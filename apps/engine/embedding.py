@@ -1,0 +1,307 @@
+"""Text, image, crop and grid-cell embeddings: L2-normalised float32 numpy arrays.
+
+Text throughput is what matters for a 3.1 M-sentence corpus, so `embed_texts_multi`:
+- tokenises a chunk at once (the Rust tokenizer, in a background thread while the previous
+  chunk is embedded), sorts it by token count and cuts batches from the sorted order, so each
+  batch is padded only to its own longest sentence;
+- passes no attention mask: CLIP's text encoder is causal and pools at the end-of-text token,
+  which attends only to earlier (real) tokens, so right padding cannot change the result and
+  the attention kernel can take its plain causal fast path;
+- runs the text encoder ONCE for all model keys that share it (same base, adapters only on the
+  projection layers, like PaintingCLIP) and applies each key's own `text_projection`;
+- keeps results on the device until a chunk is done (no per-batch host synchronisation) and
+  copies batches from pinned memory without blocking on CUDA.
+
+Image embeddings come from one vision forward: every output token goes through the
+post-layernorm and the visual projection; the class token is the image embedding and the patch
+tokens, average-pooled to a grid, are the cell embeddings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+from apps.engine.images import Box, ImageInput, load_image
+from apps.engine.registry import LoadedModel, ModelRegistry, get_registry
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) after each batch."""
+
+CHUNK_SIZE = 65_536
+"""Sentences tokenised and sorted together: big enough that sorted batches are nearly
+uniform in length, small enough that token lists stay a few hundred MB at most."""
+
+
+def embed_texts(
+    texts: Sequence[str],
+    model_key: str,
+    *,
+    batch_size: int = 256,
+    registry: ModelRegistry | None = None,
+    amp: bool = False,
+    progress: Progress | bool | None = None,
+) -> np.ndarray:
+    """Embed `texts` with one model: float32 [N, D], rows L2-normalised, in input order.
+
+    Sentences longer than the model's context (77 tokens for CLIP) are truncated. `amp=True`
+    runs the encoder under autocast (bf16 where supported, else fp16) for fp32-weight models on
+    a GPU. `progress=True` shows a tqdm bar; a callable receives (done, total).
+    """
+    return embed_texts_multi(
+        texts,
+        [model_key],
+        batch_size=batch_size,
+        registry=registry,
+        amp=amp,
+        progress=progress,
+    )[model_key]
+
+
+def embed_texts_multi(
+    texts: Sequence[str],
+    model_keys: Sequence[str],
+    *,
+    batch_size: int = 256,
+    registry: ModelRegistry | None = None,
+    amp: bool = False,
+    progress: Progress | bool | None = None,
+) -> dict[str, np.ndarray]:
+    """Embed `texts` with several models: {key: float32 [N, D]}, each equal to `embed_texts`.
+
+    Keys whose text encoders are identical (see `LoadedModel.shares_text_encoder_with`) share
+    one encoder pass; only their projections differ.
+    """
+    registry = get_registry(registry)
+    models = [registry.get(key) for key in dict.fromkeys(model_keys)]
+    groups = _encoder_groups(models)
+    outputs = {m.spec.key: np.empty((len(texts), m.embed_dim), dtype=np.float32) for m in models}
+    starts = range(0, len(texts), CHUNK_SIZE)
+    with (
+        _progress(progress, len(texts) * len(groups)) as advance,
+        ThreadPoolExecutor(max_workers=1) as tokenizer_thread,
+    ):
+        for group in groups:
+            # Tokenise the next chunk while the model embeds this one.
+            def tokenize(start: int, lead: LoadedModel = group[0]) -> _Tokens:
+                return _Tokens.of(texts[start : start + CHUNK_SIZE], lead)
+
+            pending = tokenizer_thread.submit(tokenize, starts[0]) if starts else None
+            for index, start in enumerate(starts):
+                tokens = pending.result()
+                if index + 1 < len(starts):
+                    pending = tokenizer_thread.submit(tokenize, starts[index + 1])
+                embedded = _embed_tokens(tokens, group, batch_size, amp, advance)
+                for key, values in embedded.items():
+                    outputs[key][start : start + len(values)] = values
+    return outputs
+
+
+def _encoder_groups(models: list[LoadedModel]) -> list[list[LoadedModel]]:
+    groups: list[list[LoadedModel]] = []
+    for model in models:
+        for group in groups:
+            if all(model.shares_text_encoder_with(member) for member in group):
+                group.append(model)
+                break
+        else:
+            groups.append([model])
+    return groups
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """A chunk's token ids, flat, with each sentence's offset and length, and the order that
+    sorts sentences longest first (so batches cut from it need almost no padding)."""
+
+    flat: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    order: np.ndarray
+    pad_id: int
+
+    @classmethod
+    def of(cls, texts: Sequence[str], model: LoadedModel) -> _Tokens:
+        ids = model.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=model.max_text_length,
+            padding=False,
+            return_attention_mask=False,
+        )["input_ids"]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
+        return cls(
+            flat=flat,
+            offsets=np.cumsum(lengths) - lengths,
+            lengths=lengths,
+            order=np.argsort(-lengths, kind="stable"),
+            pad_id=model.tokenizer.pad_token_id,
+        )
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, rows: np.ndarray) -> torch.Tensor:
+        """Input ids [len(rows), longest], right-padded."""
+        width = int(self.lengths[rows].max())
+        columns = np.arange(width)
+        inside = columns < self.lengths[rows, None]
+        index = np.where(inside, self.offsets[rows, None] + columns, 0)
+        return torch.from_numpy(np.where(inside, self.flat[index], self.pad_id))
+
+
+def _embed_tokens(
+    tokens: _Tokens,
+    group: list[LoadedModel],
+    batch_size: int,
+    amp: bool,
+    advance: Callable[[int], None],
+) -> dict[str, np.ndarray]:
+    device = group[0].device
+    text_model = group[0].clip.text_model
+    results = {
+        m.spec.key: torch.empty((len(tokens), m.embed_dim), dtype=torch.float32, device=device)
+        for m in group
+    }
+    positions = torch.from_numpy(tokens.order).to(device)
+    with torch.inference_mode(), _autocast(device, amp):
+        for start in range(0, len(tokens), batch_size):
+            rows = tokens.order[start : start + batch_size]
+            input_ids = _to_device(tokens.batch(rows), device)
+            pooled = text_model(input_ids=input_ids).pooler_output
+            where = positions[start : start + len(rows)]
+            for m in group:
+                projected = m.clip.text_projection(pooled)
+                results[m.spec.key][where] = F.normalize(projected.float(), dim=-1)
+            advance(len(rows))
+    return {key: values.cpu().numpy() for key, values in results.items()}
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    if not amp:
+        return contextlib.nullcontext()
+    use_bf16 = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return torch.autocast(device.type, dtype=torch.bfloat16 if use_bf16 else torch.float16)
+
+
+@contextlib.contextmanager
+def _progress(progress: Progress | bool | None, total: int) -> Iterator[Callable[[int], None]]:
+    if progress is True:
+        with tqdm(total=total, unit="sent", desc="Embedding") as bar:
+            yield bar.update
+    elif callable(progress):
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(done, total)
+
+        yield advance
+    else:
+        yield lambda n: None
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """What the worker stores per image: the whole-image embedding and the grid of cells."""
+
+    embedding: np.ndarray
+    """float32 [D], L2-normalised."""
+    cells: np.ndarray
+    """float32 [rows, cols, D], each cell L2-normalised."""
+
+
+def analyse_image(
+    image: ImageInput,
+    model_key: str,
+    grid: tuple[int, int] = (7, 7),
+    *,
+    registry: ModelRegistry | None = None,
+) -> ImageAnalysis:
+    """Image embedding and cell embeddings from ONE vision forward pass."""
+    model = get_registry(registry).get(model_key)
+    tokens = _vision_tokens(model, [load_image(image)])
+    return ImageAnalysis(
+        embedding=_normalised(tokens[0, 0]),
+        cells=_pool_cells(model, tokens[0, 1:], grid),
+    )
+
+
+def embed_image(
+    image: ImageInput, model_key: str, *, registry: ModelRegistry | None = None
+) -> np.ndarray:
+    """The image's embedding, float32 [D], L2-normalised (the model sees the centre crop)."""
+    model = get_registry(registry).get(model_key)
+    return _normalised(_vision_tokens(model, [load_image(image)])[0, 0])
+
+
+def embed_crop(
+    image: ImageInput, box: Box, model_key: str, *, registry: ModelRegistry | None = None
+) -> np.ndarray:
+    """Embedding of the region `box` = (left, top, right, bottom) in original-image pixels.
+
+    The region is cut from the original image and encoded afresh (resize + centre crop of the
+    region itself), so it gets the model's full resolution rather than a few pooled patches.
+    """
+    picture = load_image(image)
+    width, height = picture.size
+    left, top, right, bottom = (round(v) for v in box)
+    left, right = max(0, left), min(width, right)
+    top, bottom = max(0, top), min(height, bottom)
+    if right <= left or bottom <= top:
+        raise ValueError(f"The box {box} does not overlap the {width}x{height} image.")
+    return embed_image(picture.crop((left, top, right, bottom)), model_key, registry=registry)
+
+
+def cell_embeddings(
+    image: ImageInput,
+    model_key: str,
+    grid: tuple[int, int] = (7, 7),
+    *,
+    registry: ModelRegistry | None = None,
+) -> np.ndarray:
+    """Grid-cell embeddings float32 [rows, cols, D]: patch tokens -> post-layernorm -> visual
+    projection -> adaptive average pool to `grid` -> L2 norm. For ViT-B/32 at 224 px the patch
+    grid is 7x7, so each cell is exactly one patch. `cell_box` maps a cell to image pixels."""
+    model = get_registry(registry).get(model_key)
+    tokens = _vision_tokens(model, [load_image(image)])
+    return _pool_cells(model, tokens[0, 1:], grid)
+
+
+def _vision_tokens(model: LoadedModel, images: list[Image.Image]) -> torch.Tensor:
+    """All output tokens of the vision tower in the joint embedding space: [B, 1 + P, D]
+    (class token first). The class token equals `CLIPModel.get_image_features`."""
+    clip = model.clip
+    pixel_values = model.preprocess.pixel_values(images).to(model.device, model.dtype)
+    with torch.inference_mode():
+        hidden = clip.vision_model(pixel_values=pixel_values).last_hidden_state
+        return clip.visual_projection(clip.vision_model.post_layernorm(hidden)).float()
+
+
+def _pool_cells(model: LoadedModel, patches: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
+    preprocess, patch = model.preprocess, model.patch_size
+    rows, cols = preprocess.crop_height // patch, preprocess.crop_width // patch
+    patch_grid = patches.reshape(rows, cols, -1).permute(2, 0, 1)
+    pooled = F.adaptive_avg_pool2d(patch_grid, grid).permute(1, 2, 0)
+    return F.normalize(pooled, dim=-1).cpu().numpy()
+
+
+def _normalised(vector: torch.Tensor) -> np.ndarray:
+    return F.normalize(vector, dim=-1).cpu().numpy()

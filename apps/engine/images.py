@@ -1,0 +1,206 @@
+"""Image input and the geometry between original pixels, the model's view and its patch grid.
+
+CLIP sees an image through its processor: resize so the *shortest* side equals
+`shortest_edge`, then cut the centred `crop_height x crop_width` window. Whatever the model
+says about a patch or a grid cell is therefore about a box of the *original* image that lies
+inside that centre crop. `Preprocess` reproduces the processor's pixels itself (PIL resize with
+the processor's filter, the same integer crop offsets, the same normalisation) so that the
+pixels the model sees and the boxes the UI draws come from one piece of arithmetic, whichever
+backend transformers would pick for the processor.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+ImageInput = Image.Image | bytes | str | os.PathLike[str]
+Box = tuple[float, float, float, float]
+"""(left, top, right, bottom) in original-image pixels, right/bottom exclusive."""
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+
+def load_image(source: ImageInput) -> Image.Image:
+    """An RGB PIL image from a PIL image, encoded bytes or a path, upright per its EXIF tag.
+
+    Transparent images are composited onto white (dropping alpha would reveal whatever colour
+    the transparent pixels happen to store, often black); 16-bit greyscale is scaled to 8 bits
+    instead of being clipped; CMYK, palette and greyscale are converted to RGB.
+    """
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, bytes | bytearray):
+        image = Image.open(io.BytesIO(source))
+    else:
+        image = Image.open(source)
+    image = ImageOps.exif_transpose(image)
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        scale = 255.0 / 65535.0 if image.mode != "F" else 255.0 / max(float(values.max()), 1e-6)
+        grey = np.clip(values * scale, 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """The parts of a CLIP image processor's configuration that decide what the model sees."""
+
+    shortest_edge: int
+    crop_height: int
+    crop_width: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resample: Image.Resampling = Image.Resampling.BICUBIC
+
+    def __post_init__(self) -> None:
+        if self.crop_height > self.shortest_edge or self.crop_width > self.shortest_edge:
+            raise ValueError("The centre crop must fit inside the resized image.")
+
+    @classmethod
+    def from_processor(cls, image_processor: Any) -> Preprocess:
+        """Read a (transformers) CLIP image processor's resize/crop/normalise settings."""
+        size, crop = image_processor.size, image_processor.crop_size  # dicts or SizeDicts
+        if not (image_processor.do_resize and image_processor.do_center_crop):
+            raise ValueError("Only processors that resize and centre-crop are supported.")
+        if not size.get("shortest_edge"):
+            raise ValueError(f"Only shortest-edge resizing is supported, not size={size}.")
+        return cls(
+            shortest_edge=int(size["shortest_edge"]),
+            crop_height=int(crop["height"]),
+            crop_width=int(crop["width"]),
+            mean=tuple(float(v) for v in image_processor.image_mean),
+            std=tuple(float(v) for v in image_processor.image_std),
+            resample=Image.Resampling(int(image_processor.resample)),
+        )
+
+    def resized_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) after the shortest-side resize, rounded as transformers does."""
+        width, height = image_size
+        short, long = sorted((width, height))
+        new_long = int(self.shortest_edge * long / short)
+        if width <= height:
+            return self.shortest_edge, new_long
+        return new_long, self.shortest_edge
+
+    def crop_offset(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """(left, top) of the centre crop in resized pixels."""
+        width, height = self.resized_size(image_size)
+        return (width - self.crop_width) // 2, (height - self.crop_height) // 2
+
+    def pixel_values(self, images: list[Image.Image]) -> torch.Tensor:
+        """Model input [B, 3, crop_height, crop_width] for RGB images (as `load_image` returns)."""
+        arrays = []
+        for image in images:
+            left, top = self.crop_offset(image.size)
+            resized = image.resize(self.resized_size(image.size), resample=self.resample)
+            window = resized.crop((left, top, left + self.crop_width, top + self.crop_height))
+            arrays.append(np.asarray(window, dtype=np.float32))
+        return self._normalise(np.stack(arrays))
+
+    def aspect_pixel_values(self, image: Image.Image, short_side: int, patch: int) -> torch.Tensor:
+        """Model input [1, 3, H, W] for the *whole* image: the shortest side becomes
+        `short_side` and both sides are rounded to multiples of `patch` (aspect changes by at
+        most half a patch), for models run with interpolated position embeddings."""
+        width, height = image.size
+        scale = short_side / min(width, height)
+        size = (_patch_multiple(width * scale, patch), _patch_multiple(height * scale, patch))
+        resized = image.resize(size, resample=self.resample)
+        return self._normalise(np.asarray(resized, dtype=np.float32)[None])
+
+    def _normalise(self, batch: np.ndarray) -> torch.Tensor:
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        normalised = (batch / np.float32(255.0) - mean) / std
+        return torch.from_numpy(np.ascontiguousarray(normalised.transpose(0, 3, 1, 2)))
+
+
+def _patch_multiple(value: float, patch: int) -> int:
+    return max(patch, round(value / patch) * patch)
+
+
+def crop_box(image_size: tuple[int, int], preprocess: Preprocess) -> Box:
+    """The box of the original image that the model sees after resize + centre crop."""
+    return _crop_to_original(
+        image_size, preprocess, (0.0, 0.0, preprocess.crop_width, preprocess.crop_height)
+    )
+
+
+def cell_box(
+    image_size: tuple[int, int],
+    row: int,
+    col: int,
+    grid: tuple[int, int],
+    preprocess: Preprocess,
+) -> Box:
+    """The box, in ORIGINAL image pixels, that grid cell (row, col) covers.
+
+    The model's view is the centre crop of the image resized so its shortest side equals
+    `preprocess.shortest_edge`; the grid (rows, cols) divides that crop evenly. So: cell in crop
+    pixels -> add the crop offset -> scale each axis by original/resized size. Cells never leave
+    the centre crop, so on a non-square image the strips beyond the crop belong to no cell.
+    Coordinates are floats; right/bottom are exclusive.
+    """
+    rows, cols = grid
+    if not (0 <= row < rows and 0 <= col < cols):
+        raise ValueError(f"Cell ({row}, {col}) is outside a {rows}x{cols} grid.")
+    cell_w = preprocess.crop_width / cols
+    cell_h = preprocess.crop_height / rows
+    box = (col * cell_w, row * cell_h, (col + 1) * cell_w, (row + 1) * cell_h)
+    return _crop_to_original(image_size, preprocess, box)
+
+
+def cell_at(
+    image_size: tuple[int, int],
+    x: float,
+    y: float,
+    grid: tuple[int, int],
+    preprocess: Preprocess,
+) -> tuple[int, int] | None:
+    """The (row, col) of the grid cell under original-image point (x, y); None when the point
+    lies outside the centre crop the model sees. Inverse of `cell_box`."""
+    rows, cols = grid
+    width, height = image_size
+    resized_w, resized_h = preprocess.resized_size(image_size)
+    left, top = preprocess.crop_offset(image_size)
+    crop_x = x * resized_w / width - left
+    crop_y = y * resized_h / height - top
+    col = math.floor(crop_x * cols / preprocess.crop_width)
+    row = math.floor(crop_y * rows / preprocess.crop_height)
+    if 0 <= row < rows and 0 <= col < cols:
+        return row, col
+    return None
+
+
+def _crop_to_original(image_size: tuple[int, int], preprocess: Preprocess, box: Box) -> Box:
+    width, height = image_size
+    resized_w, resized_h = preprocess.resized_size(image_size)
+    left, top = preprocess.crop_offset(image_size)
+    scale_x, scale_y = width / resized_w, height / resized_h
+    x0, y0, x1, y1 = box
+    return (
+        (x0 + left) * scale_x,
+        (y0 + top) * scale_y,
+        (x1 + left) * scale_x,
+        (y1 + top) * scale_y,
+    )

@@ -1,0 +1,340 @@
+"""The model registry: loads each configured CLIP (+ optional LoRA) lazily, once, thread-safely.
+
+Why a registry object rather than module globals: the host decides what to load (settings,
+tests, benchmarks each want different models) and a worker process must load every model once,
+never per job. The registry is that "once": `get(key)` loads on first use under a per-key lock and
+caches the result for the life of the process.
+
+Failure policy (issue 4):
+- a missing or unreachable *base* model is an operator error: `ModelLoadError`, one message that
+  names the setting to fix;
+- a missing *adapter* degrades gracefully: a logged warning, the base model is used, and
+  `status()` shows `adapter_state == "missing (fallback to base)"` so health checks can surface it.
+
+With `HF_HUB_OFFLINE=1` (read when a model loads, not only when huggingface_hub is imported) all
+loads use `local_files_only`, so an unreachable hub fails at once instead of retrying for a minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub.constants
+import torch
+from peft import PeftConfig, PeftModel
+from peft.tuners.tuners_utils import BaseTunerLayer
+from transformers import CLIPModel, CLIPProcessor, PreTrainedTokenizerBase
+
+from apps.engine.config import DEVICES, DTYPES, EngineConfig, ModelSpec, specs_from_env
+from apps.engine.images import Preprocess
+
+logger = logging.getLogger("apps.engine")
+
+ADAPTER_LOADED = "loaded"
+ADAPTER_NONE = "none"
+ADAPTER_MISSING = "missing (fallback to base)"
+
+PROJECTION_MODULES = frozenset({"text_projection", "visual_projection"})
+"""Layers an adapter may touch while the text and vision encoders stay shared with the base."""
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class ModelLoadError(RuntimeError):
+    """A base model could not be loaded; the message names the setting to fix."""
+
+
+class UnknownModelError(LookupError):
+    """A model key that the registry was not configured with."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One ready-to-run model set. `model` is a `CLIPModel`, or a `PeftModel` around one when the
+    registry keeps adapters unmerged; `clip` always gives the `CLIPModel` whose submodules run."""
+
+    spec: ModelSpec
+    model: CLIPModel | PeftModel
+    tokenizer: PreTrainedTokenizerBase
+    preprocess: Preprocess
+    device: torch.device
+    dtype: torch.dtype
+    adapter_state: str
+    adapter_modules: frozenset[str]
+    """Names (relative to the CLIPModel) of the layers the adapter changed; empty without one."""
+
+    @property
+    def clip(self) -> CLIPModel:
+        return self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+
+    @property
+    def embed_dim(self) -> int:
+        return self.clip.config.projection_dim
+
+    @property
+    def max_text_length(self) -> int:
+        return self.clip.config.text_config.max_position_embeddings
+
+    @property
+    def patch_size(self) -> int:
+        return self.clip.config.vision_config.patch_size
+
+    def shares_text_encoder_with(self, other: LoadedModel) -> bool:
+        """True when both run the same text encoder weights, so one encoder pass serves both:
+        same base, same device and dtype, and adapters (if any) only touch the projections."""
+        return (
+            self.spec.base == other.spec.base
+            and self.device == other.device
+            and self.dtype == other.dtype
+            and self.adapter_modules <= PROJECTION_MODULES
+            and other.adapter_modules <= PROJECTION_MODULES
+        )
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` picks CUDA, then Apple MPS, then CPU."""
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is not one of {', '.join(DEVICES)}.")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """`auto` is fp32 on CPU (fast half-precision kernels are not a given there), bf16 on CUDA
+    GPUs that support it, otherwise fp16."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)}.")
+    if dtype != "auto":
+        return _DTYPES[dtype]
+    if device.type == "cpu":
+        return torch.float32
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def hub_offline() -> bool:
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return flag in {"1", "ON", "YES", "TRUE"} or bool(huggingface_hub.constants.HF_HUB_OFFLINE)
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are `name` or `owner/name`; anything else (absolute, `./x`, `~/x`, `a/b/c`) is
+    meant as a folder, so a missing one must not be looked up on the hub."""
+    separators = name.count("/") + (name.count(os.sep) if os.sep != "/" else 0)
+    return os.path.isabs(name) or name.startswith((".", "~")) or separators > 1
+
+
+def _local_folder(name: str) -> Path | None:
+    path = Path(name).expanduser()
+    return path.resolve() if path.is_dir() else None
+
+
+class ModelRegistry:
+    """Lazily loads and caches the configured model sets.
+
+    `merge_adapters=True` (the default) folds each LoRA into its base weights after loading:
+    identical outputs, no adapter overhead at inference. `False` keeps the `PeftModel` wrapper
+    (useful to inspect or switch adapters); every engine function accepts either.
+    """
+
+    def __init__(
+        self,
+        specs: Iterable[ModelSpec],
+        device: str = "auto",
+        dtype: str = "auto",
+        *,
+        merge_adapters: bool = True,
+    ) -> None:
+        self.specs = {spec.key: spec for spec in specs}
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.merge_adapters = merge_adapters
+        self._loaded: dict[str, LoadedModel] = {}
+        self._errors: dict[str, str] = {}
+        self._locks = {key: threading.Lock() for key in self.specs}
+
+    def keys(self) -> list[str]:
+        return list(self.specs)
+
+    def get(self, key: str) -> LoadedModel:
+        """The loaded model set for `key`, loading it on first use."""
+        if key not in self.specs:
+            raise UnknownModelError(
+                f"Unknown model {key!r}; configured models: {', '.join(self.specs) or 'none'}."
+            )
+        loaded = self._loaded.get(key)
+        if loaded is not None:
+            return loaded
+        with self._locks[key]:
+            if key not in self._loaded:
+                try:
+                    self._loaded[key] = self._load(self.specs[key])
+                except ModelLoadError as exc:
+                    self._errors[key] = str(exc)
+                    raise
+                self._errors.pop(key, None)
+            return self._loaded[key]
+
+    def status(self, *, load: bool = False) -> dict[str, dict[str, Any]]:
+        """Per key: what is configured and what is loaded. With `load=True` each model is loaded
+        first (a failure is reported under `error` instead of raised), as a health check wants."""
+        report = {}
+        for key, spec in self.specs.items():
+            if load:
+                with contextlib.suppress(ModelLoadError):  # reported under "error" below
+                    self.get(key)
+            loaded = self._loaded.get(key)
+            report[key] = {
+                "loaded": loaded is not None,
+                "base": spec.base,
+                "adapter": spec.adapter,
+                "adapter_state": loaded.adapter_state if loaded else None,
+                "device": str(self.device),
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "embedding_dim": loaded.embed_dim if loaded else None,
+                "error": self._errors.get(key),
+            }
+        return report
+
+    def _load(self, spec: ModelSpec) -> LoadedModel:
+        offline = hub_offline()
+        model, processor = self._load_base(spec, offline)
+        model, adapter_state, adapter_modules = self._apply_adapter(spec, model, offline)
+        model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
+        logger.info(
+            "Loaded model %r: base=%s adapter=%s (%s) on %s/%s",
+            spec.key,
+            spec.base,
+            spec.adapter,
+            adapter_state,
+            self.device,
+            self.dtype,
+        )
+        return LoadedModel(
+            spec=spec,
+            model=model,
+            tokenizer=processor.tokenizer,
+            preprocess=Preprocess.from_processor(processor.image_processor),
+            device=self.device,
+            dtype=self.dtype,
+            adapter_state=adapter_state,
+            adapter_modules=adapter_modules,
+        )
+
+    def _load_base(self, spec: ModelSpec, offline: bool) -> tuple[CLIPModel, CLIPProcessor]:
+        def fail(reason: str) -> ModelLoadError:
+            return ModelLoadError(
+                f"The base model for {spec.key!r} (setting {spec.base_setting}={spec.base!r}) "
+                f"could not be loaded: {reason}."
+            )
+
+        folder = _local_folder(spec.base)
+        if folder is None and _looks_like_path(spec.base):
+            raise fail("the folder does not exist")
+        source = str(folder) if folder else spec.base
+        try:
+            # Weights load in fp32 so a LoRA merges at full precision; the cast comes after.
+            model = CLIPModel.from_pretrained(source, local_files_only=offline)
+            processor = CLIPProcessor.from_pretrained(source, local_files_only=offline)
+        except (OSError, ValueError) as exc:
+            if folder:
+                raise fail(f"the folder exists but holds no loadable CLIP model ({exc})") from exc
+            if offline:
+                raise fail(
+                    "it is not a local folder and the Hugging Face hub is unreachable "
+                    "(HF_HUB_OFFLINE=1)"
+                ) from exc
+            raise fail(f"it is not a local folder and the Hugging Face hub failed ({exc})") from exc
+        return model, processor
+
+    def _apply_adapter(
+        self, spec: ModelSpec, model: CLIPModel, offline: bool
+    ) -> tuple[CLIPModel | PeftModel, str, frozenset[str]]:
+        if spec.adapter is None:
+            return model, ADAPTER_NONE, frozenset()
+
+        def missing(reason: str) -> tuple[CLIPModel, str, frozenset[str]]:
+            logger.warning(
+                "The adapter for %r (setting %s=%r) is missing: %s. Falling back to the base "
+                "model, so %r results equal the plain base model's.",
+                spec.key,
+                spec.adapter_setting,
+                spec.adapter,
+                reason,
+                spec.key,
+            )
+            return model, ADAPTER_MISSING, frozenset()
+
+        folder = _local_folder(spec.adapter)
+        if folder is None and _looks_like_path(spec.adapter):
+            return missing("the folder does not exist")
+        source = str(folder) if folder else spec.adapter
+        try:
+            config = PeftConfig.from_pretrained(source, local_files_only=offline)
+        except (OSError, ValueError) as exc:
+            where = "not a local folder and the hub is offline" if offline else str(exc)
+            return missing(f"no adapter_config.json could be read ({where})")
+        try:
+            peft_model = PeftModel.from_pretrained(
+                model, source, config=config, local_files_only=offline
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(
+                f"The adapter for {spec.key!r} (setting {spec.adapter_setting}={spec.adapter!r}) "
+                f"exists but does not fit its base model {spec.base!r}: {exc}"
+            ) from exc
+        prefix = "base_model.model."
+        touched = frozenset(
+            name.removeprefix(prefix)
+            for name, module in peft_model.named_modules()
+            if isinstance(module, BaseTunerLayer)
+        )
+        if config.modules_to_save:
+            touched |= frozenset(config.modules_to_save)
+        merged = peft_model.merge_and_unload() if self.merge_adapters else peft_model
+        return merged, ADAPTER_LOADED, touched
+
+
+_default_registry: ModelRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def configure(
+    specs: Iterable[ModelSpec], device: str = "auto", dtype: str = "auto"
+) -> ModelRegistry:
+    """Set the process-wide registry that engine functions use when none is passed.
+
+    Call once at start-up (Django's AppConfig.ready, a worker's main). Reconfiguring replaces the
+    registry, dropping models the old one had loaded.
+    """
+    global _default_registry
+    registry = ModelRegistry(specs, device=device, dtype=dtype)
+    with _default_lock:
+        _default_registry = registry
+    return registry
+
+
+def get_registry(registry: ModelRegistry | None = None) -> ModelRegistry:
+    """`registry` if given, else the configured default (built from the environment when nobody
+    called `configure`, so scripts work without a host)."""
+    global _default_registry
+    if registry is not None:
+        return registry
+    with _default_lock:
+        if _default_registry is None:
+            config: EngineConfig = specs_from_env(os.environ)
+            _default_registry = ModelRegistry(config.specs, config.device, config.dtype)
+        return _default_registry
