@@ -136,7 +136,8 @@ def pick_filters(data: dict) -> tuple[list[str], list[str], np.ndarray, np.ndarr
     return [f"T{t}" for t in chosen], [f"c{c}" for c in creators], topic_mask, creator_mask
 
 
-def setup_django() -> None:
+def setup_django(n: int, reuse: bool) -> bool:
+    """Point Django at the bench database; True if a kept one of `n` rows can be reused."""
     import django
     from django.conf import settings
 
@@ -149,14 +150,26 @@ def setup_django() -> None:
     admin = psycopg.connect(
         dbname="postgres", user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=True
     )
+    db["NAME"] = BENCH_DB
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+    if reuse and exists:
+        django.setup()
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM corpus_sentenceembedding")
+            if cursor.fetchone()[0] == n:
+                admin.close()
+                return True
+        connection.close()
     admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
     admin.execute(f"CREATE DATABASE {BENCH_DB}")
     admin.close()
-    db["NAME"] = BENCH_DB
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    return False
 
 
 def drop_bench_database() -> None:
@@ -337,8 +350,8 @@ def measure_upstream(data: dict, filters: dict, queries: np.ndarray) -> dict:
             if works is not None:
                 allowed = [i for i, sid in enumerate(ids) if sid.split("_s")[0] in works]
                 keep = torch.tensor(allowed, dtype=torch.long)
-                values, order = torch.topk(scores[keep], min(K, len(allowed)))
-                _ = keep[order]
+                _, order = torch.topk(scores[keep], min(K, len(allowed)))
+                keep[order].tolist()
             else:
                 _, order = torch.topk(scores, K)
             latencies.append((time.perf_counter() - started) * 1000)
@@ -355,6 +368,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=250_000, help="number of sentence vectors")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the artefact_bench database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: reuse a kept database of N rows"
+    )
+    parser.add_argument("--skip-upstream", action="store_true", help="measure pgvector only")
     parser.add_argument("--out", type=Path, help="write the results as JSON here too")
     args = parser.parse_args()
 
@@ -362,7 +379,7 @@ def main() -> None:
     data = generate(args.n)
     generate_s = time.perf_counter() - started
     topics, creators, topic_mask, creator_mask = pick_filters(data)
-    setup_django()
+    reused = setup_django(args.n, args.keep and args.reuse)
     from apps.corpus import services
 
     report: dict = {
@@ -371,12 +388,16 @@ def main() -> None:
         "machine": f"{platform.node()} {os.cpu_count()} cores "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB {platform.processor() or ''}".strip(),
         "generate_s": generate_s,
+        "load_average_start": os.getloadavg(),
     }
     try:
-        report |= load(data)
-        started = time.perf_counter()
-        services.ensure_vector_index("clip", DIM)
-        report["hnsw_build_s"] = time.perf_counter() - started
+        if reused:
+            report["reused_database"] = True
+        else:
+            report |= load(data)
+            started = time.perf_counter()
+            services.ensure_vector_index("clip", DIM)
+            report["hnsw_build_s"] = time.perf_counter() - started
         filters = {
             "unfiltered": ({}, None),
             "topic ~20%": ({"topics": topics}, topic_mask),
@@ -384,11 +405,13 @@ def main() -> None:
         }
         queries = data["queries"][: args.queries]
         report["pgvector"] = measure_pgvector(data, filters, queries)
-        report["upstream"] = measure_upstream(data, filters, queries)
+        if not args.skip_upstream:
+            report["upstream"] = measure_upstream(data, filters, queries)
     finally:
         if not args.keep:
             drop_bench_database()
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["load_average_end"] = os.getloadavg()
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

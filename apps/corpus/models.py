@@ -102,7 +102,7 @@ class Paragraph(models.Model):
     text = models.TextField()
 
     class Meta:
-        ordering = ["work", "position"]
+        ordering = ["work_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["work", "position"], name="paragraph_work_position")
         ]
@@ -124,7 +124,7 @@ class Sentence(models.Model):
     published = models.BooleanField(default=True, db_index=True)
 
     class Meta:
-        ordering = ["work", "position"]
+        ordering = ["work_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["work", "position"], name="sentence_work_position")
         ]
@@ -142,7 +142,7 @@ class WorkImage(models.Model):
     image = models.FileField(upload_to="corpus/images", max_length=500)
 
     class Meta:
-        ordering = ["work", "position"]
+        ordering = ["work_id", "position"]
         constraints = [models.UniqueConstraint(fields=["work", "name"], name="workimage_name")]
 
     def __str__(self) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 
 from apps.corpus.models import (
@@ -42,6 +42,7 @@ EXACT_SEARCH_MAX_ROWS = 20_000
 """Filters whose works hold at most this many published sentences are searched exactly."""
 HNSW_EF_SEARCH = 100
 HNSW_MAX_SCAN_TUPLES = 50_000
+HNSW_FILTERED_OVERFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -161,36 +162,53 @@ def search_sentences(
         exact = False
     dim = query.shape[0]
     literal = _vector_literal(query)
-    table = SentenceEmbedding._meta.db_table
-    where = "model = %s AND searchable" + (" AND work_id = ANY(%s)" if filtered else "")
+    table, sentences = SentenceEmbedding._meta.db_table, Sentence._meta.db_table
+    where = "e.model = %s AND e.searchable" + (" AND e.work_id = ANY(%s)" if filtered else "")
     where_params: list[object] = [model_key] + ([work_ids] if filtered else [])
-    score = f"1 - (embedding::vector({dim}) <=> %s::vector({dim}))"
-    with transaction.atomic(), connection.cursor() as cursor:
-        rows: list[tuple[str, str, float]] = []
+    score = f"1 - (e.embedding::vector({dim}) <=> %s::vector({dim}))"
+    with connection.cursor() as cursor:
+        rows: list[tuple[str, str, float, str]] = []
         if not exact:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, k)}")
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {HNSW_MAX_SCAN_TUPLES}")
-            cursor.execute(
-                f"SELECT sentence_id, work_id, {score} FROM {table} WHERE {where}"
-                f" ORDER BY embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT %s",
-                [literal, *where_params, literal, k],
+            # A relaxed-order scan returns rows roughly, not exactly, by distance: take more
+            # than k when a filter drops rows, and keep the k best by exact score. The hnsw.*
+            # settings are per session (only HNSW scans read them) and set by every search, so
+            # settings and query go to the server together, in one round trip.
+            candidates = k * (HNSW_FILTERED_OVERFETCH if filtered else 1)
+            rows = _fetch_last(
+                cursor,
+                f"SET hnsw.ef_search = {max(HNSW_EF_SEARCH, k)};"
+                f" SET hnsw.iterative_scan = relaxed_order;"
+                f" SET hnsw.max_scan_tuples = {HNSW_MAX_SCAN_TUPLES};"
+                f" SELECT h.sentence_id, h.work_id, h.score, s.text FROM"
+                f" (SELECT e.sentence_id, e.work_id, {score} AS score FROM {table} e"
+                f"  WHERE {where}"
+                f"  ORDER BY e.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT %s) h"
+                f" JOIN {sentences} s ON s.id = h.sentence_id",
+                [literal, *where_params, literal, candidates],
             )
-            rows = cursor.fetchall()
         if len(rows) < k:
             # Ordering by the float32 cast matches no index: an exact scan of the rows.
-            cursor.execute(
-                f"SELECT sentence_id, work_id, {score} AS score FROM {table} WHERE {where}"
-                f" ORDER BY score DESC, sentence_id LIMIT %s",
+            rows = _fetch_last(
+                cursor,
+                f"SELECT h.sentence_id, h.work_id, h.score, s.text FROM"
+                f" (SELECT e.sentence_id, e.work_id, {score} AS score FROM {table} e"
+                f"  WHERE {where} ORDER BY score DESC, e.sentence_id LIMIT %s) h"
+                f" JOIN {sentences} s ON s.id = h.sentence_id",
                 [literal, *where_params, k],
             )
-            rows = cursor.fetchall()
     rows.sort(key=lambda row: (-row[2], row[0]))
-    texts = dict(Sentence.objects.filter(id__in=[row[0] for row in rows]).values_list("id", "text"))
     return [
-        SentenceHit(sentence_id=sid, work_id=wid, score=float(sc), rank=rank, text=texts[sid])
-        for rank, (sid, wid, sc) in enumerate(rows, start=1)
+        SentenceHit(sentence_id=sid, work_id=wid, score=float(sc), rank=rank, text=text)
+        for rank, (sid, wid, sc, text) in enumerate(rows[:k], start=1)
     ]
+
+
+def _fetch_last(cursor: object, sql: str, params: list[object]) -> list[tuple]:
+    """Run statements sent as one batch and fetch the rows of the last (the SELECT)."""
+    cursor.execute(sql, params)
+    while cursor.description is None and cursor.nextset():
+        pass
+    return cursor.fetchall()
 
 
 def sentence_context(

@@ -31,7 +31,7 @@ from apps.corpus.importers.pipeline import (
 from apps.corpus.models import Creator, Sentence, SentenceEmbedding, Topic, Work, WorkImage
 
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_CONSTRUCTION = 128
 MAX_INDEX_DIMENSIONS = 4000  # pgvector's limit for HNSW over halfvec
 MAX_INDEX_BUILD_MB = 6144  # 3.1 M rows of halfvec(512) need about 5 GB; the machine has 24
 _MODEL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
