@@ -490,12 +490,18 @@ class CorpusImport:
 
         dim = self.dimensions[source.model]
         rows, _ = embedding_shape(source)
-        cursor.execute(
-            f"SELECT count(*) FROM {_table(SentenceEmbedding)} WHERE model = %s", [source.model]
-        )
+        embedding = _table(SentenceEmbedding)
+        cursor.execute(f"SELECT count(*) FROM {embedding} WHERE model = %s", [source.model])
         held = cursor.fetchone()[0]
-        # Building an HNSW index once over all rows is far faster than growing it row by row.
-        if rows > 50_000 and rows > held // 5:
+        cursor.execute(
+            f"SELECT count(*) FROM {STAGE_EMBEDDING_ID} st WHERE st.model = %s AND NOT EXISTS"
+            f" (SELECT 1 FROM {embedding} e WHERE e.model = st.model AND e.sentence_id = st.id)",
+            [source.model],
+        )
+        new = cursor.fetchone()[0]
+        # Building an HNSW index once over all rows is far faster than growing it row by row;
+        # a repeated or resumed run that adds little keeps the index it has.
+        if new > 50_000 and new > held // 5:
             drop_vector_index(source.model)
         written = 0
         with self._bar(total=rows, desc=f"write {source.model}", unit=" rows") as bar:
