@@ -173,6 +173,14 @@ MODEL_SETTINGS = {
     "MODEL_DTYPE": os.environ.get("MODEL_DTYPE", "auto"),
 }
 
+# Corpus (apps/corpus): the public ArteFact datasets that `import_corpus --hf` downloads.
+CORPUS_HF_DATASETS = {
+    "json": os.environ.get("CORPUS_HF_JSON", "samwaugh/artefact-json"),
+    "embeddings": os.environ.get("CORPUS_HF_EMBEDDINGS", "samwaugh/artefact-embeddings"),
+    "markdown": os.environ.get("CORPUS_HF_MARKDOWN", "samwaugh/artefact-markdown"),
+}
+CORPUS_HF_CACHE = Path(os.environ.get("CORPUS_HF_CACHE") or DATA_ROOT / "hf-datasets")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

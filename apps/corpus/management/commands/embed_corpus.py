@@ -1,0 +1,69 @@
+"""``manage.py embed_corpus --model clip|paintingclip|all``: embed sentences lacking vectors."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from apps.corpus import selectors, services
+from apps.corpus.models import Sentence
+
+
+def _engine_embed() -> Any:
+    """The engine's batch API; the engine is a separate package that may not be merged yet."""
+    try:
+        from apps.engine.embedding import embed_texts_multi
+    except ImportError:
+        raise CommandError("the engine is not available yet (apps.engine.embedding)") from None
+    return embed_texts_multi
+
+
+class Command(BaseCommand):
+    help = (
+        "Embed every sentence that has no vector for the model(s), slice by slice (committed "
+        "as it goes, so an interrupted run resumes), through the engine's batch API."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--model", required=True, help="a model key, or 'all'")
+        parser.add_argument("--slice", type=int, default=8192, help="sentences per commit")
+        parser.add_argument("--batch-size", type=int, default=256, help="sentences per forward")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        known = selectors.model_keys()
+        keys = known if options["model"] == "all" else [options["model"]]
+        if not set(keys) <= set(known):
+            raise CommandError(f"unknown model {options['model']!r}; known: {', '.join(known)}")
+        embed = _engine_embed()
+        total = Sentence.objects.count()
+        done = {key: 0 for key in keys}
+        after = ""
+        progress = not options["no_progress"] and sys.stderr.isatty()
+        with tqdm(total=total, unit=" sentences", disable=not progress) as bar:
+            while True:
+                rows = selectors.sentences_missing_embeddings(
+                    keys, after=after, limit=options["slice"]
+                )
+                if not rows:
+                    break
+                after = rows[-1][0]
+                # Length-sorted batches pad least; the engine keeps the input order in its output.
+                rows.sort(key=lambda row: len(row[1]))
+                needed = sorted({key for _, _, missing in rows for key in missing})
+                vectors = embed(
+                    [text for _, text, _ in rows], needed, batch_size=options["batch_size"]
+                )
+                for key in needed:
+                    picked = [i for i, (_, _, missing) in enumerate(rows) if key in missing]
+                    ids = [rows[i][0] for i in picked]
+                    done[key] += services.store_embeddings(
+                        key, ids, np.asarray(vectors[key])[picked]
+                    )
+                bar.update(len(rows))
+        for key in keys:
+            self.stdout.write(f"embeddings[{key}]: {done[key]} written")

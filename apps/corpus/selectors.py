@@ -1,0 +1,287 @@
+"""Reads of the corpus: vector search, a sentence's context, a work's details.
+
+Search (:func:`search_sentences`) runs against ``corpus_sentenceembedding`` alone: the filter
+is first resolved to a list of published work ids (a few thousand at most), and each embedding
+row carries its ``work_id`` and a ``searchable`` flag. Two plans:
+
+* **HNSW** with pgvector's iterative index scan (``hnsw.iterative_scan = relaxed_order``) for
+  unfiltered queries and filters that keep many rows: the scan goes on past ``ef_search``
+  until ``k`` rows pass the filter;
+* **exact** over the filtered rows (the ``(work_id, model)`` b-tree finds them) when the
+  filter's published sentences, known per work, are at most :data:`EXACT_SEARCH_MAX_ROWS`.
+  For such a filter an HNSW scan would have to walk far past ``ef_search`` to find ``k``
+  matches, while computing the distance to every matching row is cheap.
+
+Either way the rows come back with their exact cosine similarity (the stored half-precision
+vector against the float32 query) and are ranked by it. If the HNSW scan stops short of ``k``
+rows (``hnsw.max_scan_tuples``), the exact plan runs, so a search returns min(k, matching
+published sentences) rows whatever the filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q
+
+from apps.corpus.models import (
+    Creator,
+    Paragraph,
+    Sentence,
+    SentenceEmbedding,
+    Topic,
+    Work,
+    WorkImage,
+)
+
+EXACT_SEARCH_MAX_ROWS = 20_000
+"""Filters whose works hold at most this many published sentences are searched exactly."""
+HNSW_EF_SEARCH = 100
+HNSW_MAX_SCAN_TUPLES = 50_000
+HNSW_FILTERED_OVERFETCH = 2
+
+
+@dataclass(frozen=True)
+class SentenceHit:
+    """One search result: exact cosine similarity `score`, `rank` from 1."""
+
+    sentence_id: str
+    work_id: str
+    score: float
+    rank: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SentenceContext:
+    """A sentence with its paragraph's text and its neighbours in document order."""
+
+    sentence: Sentence
+    paragraph: str | None
+    before: list[Sentence]
+    after: list[Sentence]
+
+
+@dataclass(frozen=True)
+class WorkDetails:
+    """A work with what the result pages show beside it."""
+
+    work: Work
+    creators: list[Creator]
+    topics: list[Topic]
+    images: list[WorkImage]
+    sentence_count: int
+
+
+def model_keys() -> list[str]:
+    """The configured model keys (``clip``, ``paintingclip``), from ``MODEL_SETTINGS``."""
+    return [
+        name.removesuffix("_BASE_MODEL").lower()
+        for name in settings.MODEL_SETTINGS
+        if name.endswith("_BASE_MODEL")
+    ]
+
+
+def embedding_dimension(model_key: str) -> int | None:
+    """The dimension of the stored vectors of one model, or None if it has none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT vector_dims(embedding) FROM {SentenceEmbedding._meta.db_table}"
+            f" WHERE model = %s LIMIT 1",
+            [model_key],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def embedding_counts() -> dict[str, int]:
+    """Number of stored vectors per model key."""
+    counts = SentenceEmbedding.objects.values_list("model").annotate(n=Count("*")).order_by()
+    return dict(counts)
+
+
+def matching_works(
+    topics: Iterable[str] = (), creators: Iterable[str] = (), works: Iterable[str] = ()
+) -> dict[str, int]:
+    """Published works passing the filter → their published sentence counts.
+
+    Any of the topics, any of the creators, any of the works; the three kinds intersect.
+    """
+    topics, creators, works = list(topics), list(creators), list(works)
+    queryset = Work.objects.filter(published=True)
+    if topics:
+        queryset = queryset.filter(
+            id__in=Work.topics.through.objects.filter(topic_id__in=topics).values("work_id")
+        )
+    if creators:
+        queryset = queryset.filter(
+            id__in=Work.creators.through.objects.filter(creator_id__in=creators).values("work_id")
+        )
+    if works:
+        queryset = queryset.filter(id__in=works)
+    return dict(queryset.values_list("id", "published_sentence_count"))
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{value:.9g}" for value in vector.tolist()) + "]"
+
+
+def search_sentences(
+    vector: np.ndarray,
+    model_key: str,
+    k: int = 25,
+    topics: Sequence[str] = (),
+    creators: Sequence[str] = (),
+    works: Sequence[str] = (),
+) -> list[SentenceHit]:
+    """The k published sentences nearest to `vector` under `model_key`, best first.
+
+    See the module docstring for the plans. Raises ValueError for an unknown model key or a
+    vector that is not a finite, non-zero 1-D array.
+    """
+    if model_key not in model_keys():
+        raise ValueError(f"unknown model key {model_key!r}; known: {', '.join(model_keys())}")
+    query = np.asarray(vector, dtype=np.float32)
+    if query.ndim != 1 or not np.isfinite(query).all() or not np.any(query):
+        raise ValueError("the query vector must be a finite, non-zero 1-D array")
+    if k < 1:
+        return []
+    filtered = bool(topics or creators or works)
+    work_ids: list[str] | None = None
+    if filtered:
+        counts = matching_works(topics, creators, works)
+        if not counts:
+            return []
+        work_ids = list(counts)
+        exact = sum(counts.values()) <= EXACT_SEARCH_MAX_ROWS
+    else:
+        exact = False
+    dim = query.shape[0]
+    literal = _vector_literal(query)
+    table, sentences = SentenceEmbedding._meta.db_table, Sentence._meta.db_table
+    where = "e.model = %s AND e.searchable" + (" AND e.work_id = ANY(%s)" if filtered else "")
+    where_params: list[object] = [model_key] + ([work_ids] if filtered else [])
+    score = f"1 - (e.embedding::vector({dim}) <=> %s::vector({dim}))"
+    with connection.cursor() as cursor:
+        rows: list[tuple[str, str, float, str]] = []
+        if not exact:
+            # A relaxed-order scan returns rows roughly, not exactly, by distance: take more
+            # than k when a filter drops rows, and keep the k best by exact score. The hnsw.*
+            # settings are per session (only HNSW scans read them) and set by every search, so
+            # settings and query go to the server together, in one round trip.
+            candidates = k * (HNSW_FILTERED_OVERFETCH if filtered else 1)
+            rows = _fetch_last(
+                cursor,
+                f"SET hnsw.ef_search = {max(HNSW_EF_SEARCH, k)};"
+                f" SET hnsw.iterative_scan = relaxed_order;"
+                f" SET hnsw.max_scan_tuples = {HNSW_MAX_SCAN_TUPLES};"
+                f" SELECT h.sentence_id, h.work_id, h.score, s.text FROM"
+                f" (SELECT e.sentence_id, e.work_id, {score} AS score FROM {table} e"
+                f"  WHERE {where}"
+                f"  ORDER BY e.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT %s) h"
+                f" JOIN {sentences} s ON s.id = h.sentence_id",
+                [literal, *where_params, literal, candidates],
+            )
+        if len(rows) < k:
+            # Ordering by the float32 cast matches no index: an exact scan of the rows.
+            rows = _fetch_last(
+                cursor,
+                f"SELECT h.sentence_id, h.work_id, h.score, s.text FROM"
+                f" (SELECT e.sentence_id, e.work_id, {score} AS score FROM {table} e"
+                f"  WHERE {where} ORDER BY score DESC, e.sentence_id LIMIT %s) h"
+                f" JOIN {sentences} s ON s.id = h.sentence_id",
+                [literal, *where_params, k],
+            )
+    rows.sort(key=lambda row: (-row[2], row[0]))
+    return [
+        SentenceHit(sentence_id=sid, work_id=wid, score=float(sc), rank=rank, text=text)
+        for rank, (sid, wid, sc, text) in enumerate(rows[:k], start=1)
+    ]
+
+
+def _fetch_last(cursor: object, sql: str, params: list[object]) -> list[tuple]:
+    """Run statements sent as one batch and fetch the rows of the last (the SELECT)."""
+    cursor.execute(sql, params)
+    while cursor.description is None and cursor.nextset():
+        pass
+    return cursor.fetchall()
+
+
+def sentence_context(
+    sentence_id: str, *, neighbours: int = 2, include_unpublished: bool = False
+) -> SentenceContext | None:
+    """A sentence, its paragraph and up to `neighbours` sentences either side; None if hidden."""
+    queryset = Sentence.objects.select_related("paragraph", "work")
+    if not include_unpublished:
+        queryset = queryset.filter(published=True, work__published=True)
+    sentence = queryset.filter(id=sentence_id).first()
+    if sentence is None:
+        return None
+    siblings = Sentence.objects.filter(work_id=sentence.work_id)
+    if not include_unpublished:
+        siblings = siblings.filter(published=True)
+    before = list(
+        siblings.filter(position__lt=sentence.position).order_by("-position")[:neighbours]
+    )
+    after = list(siblings.filter(position__gt=sentence.position).order_by("position")[:neighbours])
+    return SentenceContext(
+        sentence=sentence,
+        paragraph=sentence.paragraph.text if sentence.paragraph else None,
+        before=before[::-1],
+        after=after,
+    )
+
+
+def paragraph_sentences(paragraph: Paragraph) -> list[Sentence]:
+    """The sentences that were split from one paragraph, in order."""
+    return list(paragraph.sentences.order_by("position"))
+
+
+def work_details(work_id: str, *, include_unpublished: bool = False) -> WorkDetails | None:
+    """A work with creators, topics and images; None if missing or unpublished."""
+    queryset = Work.objects.defer("markdown")
+    if not include_unpublished:
+        queryset = queryset.filter(published=True)
+    work = queryset.filter(id=work_id).first()
+    if work is None:
+        return None
+    return WorkDetails(
+        work=work,
+        creators=list(work.creators.all()),
+        topics=list(work.topics.all()),
+        images=list(work.images.all()),
+        sentence_count=(
+            work.sentences.count() if include_unpublished else work.published_sentence_count
+        ),
+    )
+
+
+def sentences_missing_embeddings(
+    model_keys: Sequence[str], *, after: str = "", limit: int = 10_000
+) -> list[tuple[str, str, list[str]]]:
+    """(id, text, keys it lacks) of sentences after id `after` lacking a vector of any key.
+
+    Keyset pagination by id, so a long embedding run can walk the corpus in slices.
+    """
+    has = {
+        f"has_{key}": Exists(SentenceEmbedding.objects.filter(model=key, sentence=OuterRef("pk")))
+        for key in model_keys
+    }
+    missing_any = Q()
+    for name in has:
+        missing_any |= Q(**{name: False})
+    rows = (
+        Sentence.objects.filter(id__gt=after)
+        .annotate(**has)
+        .filter(missing_any)
+        .order_by("id")
+        .values_list("id", "text", *has)[:limit]
+    )
+    return [
+        (sid, text, [key for key, present in zip(model_keys, flags, strict=True) if not present])
+        for sid, text, *flags in rows
+    ]
