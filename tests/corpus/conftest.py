@@ -17,15 +17,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def shared_dir() -> Path:
-    """``$ARTEFACT_SHARED``, else ``<repo>/../shared`` (where CI puts it beside the clone)."""
-    return Path(os.environ.get("ARTEFACT_SHARED") or REPO_ROOT.parent / "shared")
+    """``$ARTEFACT_SHARED_DIR``, else ``<repo>/../shared`` (where CI puts it beside the clone)."""
+    return Path(os.environ.get("ARTEFACT_SHARED_DIR") or REPO_ROOT.parent / "shared")
 
 
 @pytest.fixture
 def sample() -> Path:
     path = shared_dir() / "corpus-sample"
     if not (path / "json_info" / "works.json").is_file():
-        pytest.skip(f"no ArteFact sample at {path} (set ARTEFACT_SHARED to the shared/ folder)")
+        pytest.skip(f"no ArteFact sample at {path} (set ARTEFACT_SHARED_DIR to the shared/ folder)")
     return path
 
 

@@ -1,0 +1,41 @@
+"""RQ entry points. Thin: each calls a service; failures end in a clear analysis state.
+
+Workers run `rq.worker.SimpleWorker` (no fork per job), so the model registry of
+:mod:`apps.analysis.registry` loads each model once per worker process and CUDA state
+survives from one job to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rq.job import Job
+
+from apps.analysis import services
+
+logger = logging.getLogger(__name__)
+
+ABANDONED = "The worker running this analysis stopped before finishing; start the analysis again."
+
+
+def run_analysis(analysis_id: str) -> None:
+    try:
+        services.run_analysis(analysis_id)
+    except Exception as error:
+        services.mark_failed(analysis_id, f"The analysis failed: {error}")
+        raise
+
+
+def analysis_failed(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback; also called for a job abandoned by a dead worker."""
+    from rq.exceptions import AbandonedJobError
+
+    analysis_id = job.args[0]
+    if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
+        services.mark_failed(analysis_id, ABANDONED)
+    else:
+        services.mark_failed(analysis_id, f"The analysis failed: {exc_value}")
+
+
+def run_heatmaps(analysis_id: str, model_key: str, sentence_ids: list[str]) -> int:
+    return services.compute_heatmaps(analysis_id, model_key, sentence_ids)

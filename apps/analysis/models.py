@@ -1,0 +1,142 @@
+"""Analyses: an uploaded painting, the region and model asked about, and what was found.
+
+The image is stored once per analysis; its embeddings are stored per model key (whole image or
+crop, plus the cells of the grid), so that switching model reuses the image, changing filters
+re-ranks without a model call, and a cell click is a database search alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+
+
+class Analysis(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="analyses"
+    )
+    image = models.ImageField(upload_to="analyses/%Y/%m/", max_length=300)
+    thumbnail = models.ImageField(upload_to="analyses/thumbnails/%Y/%m/", max_length=300)
+    original_filename = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(help_text="Bytes of the upload as received.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    # Optional region in original-image pixels: left, top, right, bottom.
+    crop = models.JSONField(null=True, blank=True)
+    model_key = models.CharField(max_length=32)
+    topics = models.ManyToManyField("corpus.Topic", blank=True, related_name="+")
+    creators = models.ManyToManyField("corpus.Creator", blank=True, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+    job_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="analysis_owner_recent")]
+        verbose_name_plural = "analyses"
+
+    def __str__(self) -> str:
+        return f"{self.original_filename or self.id} ({self.model_key}, {self.status})"
+
+    @property
+    def query_kind(self) -> str:
+        return ResultQuery.CROP if self.crop else ResultQuery.IMAGE
+
+
+class AnalysisEmbedding(models.Model):
+    """What the model saw, once per model key: the query vector and the grid's cell vectors.
+
+    Vectors are float32 bytes rather than pgvector columns: they are read whole by primary
+    key and passed to the search, never searched themselves.
+    """
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="embeddings")
+    model_key = models.CharField(max_length=32)
+    dim = models.PositiveIntegerField()
+    grid_rows = models.PositiveSmallIntegerField()
+    grid_cols = models.PositiveSmallIntegerField()
+    query_vector = models.BinaryField(help_text="Whole image, or the crop when there is one.")
+    cell_vectors = models.BinaryField(help_text="rows × cols × dim float32, row-major.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "model_key"], name="embedding_per_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analysis_id}:{self.model_key}"
+
+    def query(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.query_vector), dtype=np.float32)
+
+    def cell(self, row: int, col: int) -> np.ndarray:
+        cells = np.frombuffer(bytes(self.cell_vectors), dtype=np.float32)
+        return cells.reshape(self.grid_rows, self.grid_cols, self.dim)[row, col]
+
+
+class ResultQuery(models.TextChoices):
+    IMAGE = "image"
+    CROP = "crop"
+    CELL = "cell"
+
+
+class AnalysisResult(models.Model):
+    """One ranked sentence for one query of an analysis (the last ranking is kept)."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="results")
+    query = models.CharField(max_length=8, choices=ResultQuery.choices)
+    cell_row = models.PositiveSmallIntegerField(null=True, blank=True)
+    cell_col = models.PositiveSmallIntegerField(null=True, blank=True)
+    rank = models.PositiveSmallIntegerField()
+    sentence = models.ForeignKey("corpus.Sentence", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["analysis", "query", "cell_row", "cell_col", "rank"]
+        indexes = [
+            models.Index(fields=["analysis", "query", "cell_row", "cell_col", "rank"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analysis_id} {self.query} #{self.rank}: {self.sentence_id}"
+
+
+class Heatmap(models.Model):
+    """A Grad-ECLIP map of one sentence over the analysed image, under one model key."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="heatmaps")
+    sentence = models.ForeignKey("corpus.Sentence", on_delete=models.CASCADE, related_name="+")
+    model_key = models.CharField(max_length=32)
+    rows = models.PositiveSmallIntegerField()
+    cols = models.PositiveSmallIntegerField()
+    values = models.BinaryField(help_text="rows × cols float32 in [0, 1], row-major.")
+    overlay = models.ImageField(upload_to="heatmaps/%Y/%m/", blank=True, max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["analysis", "sentence", "model_key"], name="heatmap_per_sentence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analysis_id}:{self.sentence_id} ({self.model_key})"
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.values), dtype=np.float32).reshape(self.rows, self.cols)

@@ -1,0 +1,436 @@
+"""Writes of the analysis app: creating analyses, running them, ranking, heatmaps.
+
+The model work (`run_analysis`, `compute_heatmaps`) runs in RQ workers through
+:mod:`apps.analysis.jobs`; everything else runs in the web process without a model call.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import django_rq
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+from rq import Callback
+
+from apps.analysis.models import (
+    Analysis,
+    AnalysisEmbedding,
+    AnalysisResult,
+    Heatmap,
+    ResultQuery,
+)
+from apps.analysis.registry import get_registry
+from apps.analysis.uploads import InvalidImage, validate_image
+from apps.corpus.models import Creator, Sentence, Topic
+from apps.corpus.selectors import SentenceHit, model_keys, search_sentences
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = (480, 480)
+MIN_CROP_SIDE = 8
+
+
+class AnalysisInputError(ValueError):
+    """A request that cannot become an analysis; ``str()`` is the sentence for the user."""
+
+    def __init__(self, code: str, sentence: str) -> None:
+        super().__init__(sentence)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Filters:
+    model_key: str
+    topics: list[Topic]
+    creators: list[Creator]
+
+
+def check_filters(model_key: str, topic_ids: Sequence[str], creator_ids: Sequence[str]) -> Filters:
+    """Resolve a model key and filter ids, naming the first unknown one."""
+    keys = model_keys()
+    if model_key not in keys:
+        raise AnalysisInputError(
+            "unknown_model", f"There is no model {model_key!r}; choose one of {', '.join(keys)}."
+        )
+    topics = list(Topic.objects.filter(id__in=topic_ids))
+    unknown = sorted(set(topic_ids) - {topic.id for topic in topics})
+    if unknown:
+        raise AnalysisInputError("unknown_topic", f"There is no topic {unknown[0]!r}.")
+    creators = list(Creator.objects.filter(slug__in=creator_ids))
+    unknown = sorted(set(creator_ids) - {creator.slug for creator in creators})
+    if unknown:
+        raise AnalysisInputError("unknown_creator", f"There is no creator {unknown[0]!r}.")
+    return Filters(model_key=model_key, topics=topics, creators=creators)
+
+
+def check_crop(crop: Sequence[float] | None, width: int, height: int) -> list[int] | None:
+    """A crop box (left, top, right, bottom) in original-image pixels, inside the image."""
+    if crop is None:
+        return None
+    if len(crop) != 4:
+        raise AnalysisInputError("bad_crop", "A crop is four numbers: left, top, right, bottom.")
+    left, top, right, bottom = (round(float(value)) for value in crop)
+    if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+        raise AnalysisInputError(
+            "bad_crop",
+            f"The crop {left}, {top}, {right}, {bottom} does not lie inside the "
+            f"{width} × {height} px image.",
+        )
+    if min(right - left, bottom - top) < MIN_CROP_SIDE:
+        raise AnalysisInputError(
+            "bad_crop", f"The crop must be at least {MIN_CROP_SIDE} px wide and high."
+        )
+    return [left, top, right, bottom]
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    thumbnail = image.copy()
+    thumbnail.thumbnail(THUMBNAIL_SIZE)
+    buffer = io.BytesIO()
+    thumbnail.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def create_analysis(
+    *,
+    owner,
+    data: bytes,
+    filename: str,
+    model_key: str,
+    crop: Sequence[float] | None = None,
+    topic_ids: Sequence[str] = (),
+    creator_ids: Sequence[str] = (),
+) -> Analysis:
+    """Validate an upload, store a clean copy and queue its analysis.
+
+    Every check runs before anything is written, so a refused upload leaves no file, row or job.
+    """
+    try:
+        clean = validate_image(
+            data,
+            max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
+            max_pixels=settings.ANALYSIS_MAX_PIXELS,
+        )
+    except InvalidImage as error:
+        raise AnalysisInputError(error.code, str(error)) from None
+    filters = check_filters(model_key, topic_ids, creator_ids)
+    box = check_crop(crop, clean.width, clean.height)
+
+    stem = uuid.uuid4().hex
+    analysis = Analysis(
+        owner=owner,
+        original_filename=filename[:255],
+        file_size=len(data),
+        width=clean.width,
+        height=clean.height,
+        crop=box,
+        model_key=filters.model_key,
+    )
+    analysis.image.save(f"{stem}.{clean.extension}", ContentFile(clean.content), save=False)
+    analysis.thumbnail.save(f"{stem}.jpg", ContentFile(_thumbnail(clean.image)), save=False)
+    try:
+        with transaction.atomic():
+            analysis.save()
+            analysis.topics.set(filters.topics)
+            analysis.creators.set(filters.creators)
+            transaction.on_commit(lambda: enqueue_analysis(analysis))
+    except Exception:
+        analysis.image.delete(save=False)
+        analysis.thumbnail.delete(save=False)
+        raise
+    return analysis
+
+
+def _gpu_queue():
+    return django_rq.get_queue(settings.RQ_GPU_QUEUE)
+
+
+def enqueue_analysis(analysis: Analysis) -> str:
+    from apps.analysis import jobs
+
+    job = _gpu_queue().enqueue(
+        jobs.run_analysis,
+        str(analysis.id),
+        job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
+        on_failure=Callback(jobs.analysis_failed),
+    )
+    Analysis.objects.filter(pk=analysis.pk).update(job_id=job.id)
+    analysis.job_id = job.id
+    return job.id
+
+
+def _set_progress(analysis: Analysis, progress: int, **fields) -> None:
+    fields["progress"] = progress
+    for name, value in fields.items():
+        setattr(analysis, name, value)
+    Analysis.objects.filter(pk=analysis.pk).update(**fields)
+
+
+def _filter_ids(analysis: Analysis) -> tuple[list[str], list[str]]:
+    topics = list(analysis.topics.values_list("id", flat=True))
+    creators = list(analysis.creators.values_list("slug", flat=True))
+    return topics, creators
+
+
+def _store_results(
+    analysis: Analysis,
+    query: str,
+    hits: list[SentenceHit],
+    cell: tuple[int, int] | None = None,
+) -> None:
+    row, col = cell if cell else (None, None)
+    with transaction.atomic():
+        AnalysisResult.objects.filter(
+            analysis=analysis, query=query, cell_row=row, cell_col=col
+        ).delete()
+        AnalysisResult.objects.bulk_create(
+            AnalysisResult(
+                analysis=analysis,
+                query=query,
+                cell_row=row,
+                cell_col=col,
+                rank=hit.rank,
+                sentence_id=hit.sentence_id,
+                score=hit.score,
+            )
+            for hit in hits
+        )
+
+
+def rank(analysis: Analysis, embedding: AnalysisEmbedding) -> list[SentenceHit]:
+    """Search with the stored query vector under the analysis's filters; store the ranking."""
+    topics, creators = _filter_ids(analysis)
+    hits = search_sentences(
+        embedding.query(),
+        analysis.model_key,
+        k=settings.ANALYSIS_RESULTS,
+        topics=topics,
+        creators=creators,
+    )
+    _store_results(analysis, analysis.query_kind, hits)
+    return hits
+
+
+def run_analysis(analysis_id: str) -> None:
+    """The worker's part: embed the image (and crop) once, store the vectors, rank."""
+    analysis = Analysis.objects.get(pk=analysis_id)
+    timings: dict[str, float] = {}
+    _set_progress(analysis, 5, status=Analysis.Status.RUNNING, started_at=timezone.now(), error="")
+    from apps import engine
+
+    registry = get_registry()
+    started = time.perf_counter()
+    already_loaded = registry.status()[analysis.model_key]["loaded"]
+    registry.get(analysis.model_key)
+    timings["load_model"] = round(time.perf_counter() - started, 4)
+    timings["model_was_loaded"] = already_loaded
+    _set_progress(analysis, 20)
+
+    started = time.perf_counter()
+    with analysis.image.open("rb") as stored:
+        image = Image.open(stored)
+        image.load()
+    timings["read_image"] = round(time.perf_counter() - started, 4)
+
+    started = time.perf_counter()
+    seen = engine.analyse_image(
+        image, analysis.model_key, grid=settings.ANALYSIS_GRID, registry=registry
+    )
+    query = seen.embedding
+    if analysis.crop:
+        query = engine.embed_crop(
+            image, tuple(analysis.crop), analysis.model_key, registry=registry
+        )
+    timings["embed"] = round(time.perf_counter() - started, 4)
+    _set_progress(analysis, 70)
+
+    rows, cols, dim = seen.cells.shape
+    embedding, _ = AnalysisEmbedding.objects.update_or_create(
+        analysis=analysis,
+        model_key=analysis.model_key,
+        defaults={
+            "dim": dim,
+            "grid_rows": rows,
+            "grid_cols": cols,
+            "query_vector": np.ascontiguousarray(query, dtype=np.float32).tobytes(),
+            "cell_vectors": np.ascontiguousarray(seen.cells, dtype=np.float32).tobytes(),
+        },
+    )
+
+    started = time.perf_counter()
+    rank(analysis, embedding)
+    timings["search"] = round(time.perf_counter() - started, 4)
+    _set_progress(
+        analysis,
+        100,
+        status=Analysis.Status.DONE,
+        finished_at=timezone.now(),
+        timings=timings,
+    )
+
+
+def mark_failed(analysis_id: str, message: str) -> None:
+    Analysis.objects.filter(pk=analysis_id).exclude(status=Analysis.Status.DONE).update(
+        status=Analysis.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def rerun_analysis(
+    analysis: Analysis,
+    *,
+    model_key: str,
+    topic_ids: Sequence[str],
+    creator_ids: Sequence[str],
+) -> bool:
+    """Switch model or filters. Returns True if it re-ranked at once (the model's vectors are
+    stored already), False if it queued the model job for a model not yet run."""
+    if analysis.status in (Analysis.Status.QUEUED, Analysis.Status.RUNNING):
+        raise AnalysisInputError(
+            "analysis_busy", "The analysis is still running; change it once it has finished."
+        )
+    filters = check_filters(model_key, topic_ids, creator_ids)
+    analysis.model_key = filters.model_key
+    analysis.save(update_fields=["model_key"])
+    analysis.topics.set(filters.topics)
+    analysis.creators.set(filters.creators)
+    AnalysisResult.objects.filter(analysis=analysis, query=ResultQuery.CELL).delete()
+    embedding = analysis.embeddings.filter(model_key=filters.model_key).first()
+    if embedding is not None:
+        rank(analysis, embedding)
+        return True
+    _set_progress(analysis, 0, status=Analysis.Status.QUEUED, error="", finished_at=None)
+    transaction.on_commit(lambda: enqueue_analysis(analysis))
+    return False
+
+
+def cell_results(analysis: Analysis, row: int, col: int, k: int) -> list[SentenceHit]:
+    """Rank sentences for one grid cell from its stored vector: no model, no queue."""
+    embedding = analysis.embeddings.filter(model_key=analysis.model_key).first()
+    if embedding is None:
+        raise AnalysisInputError(
+            "analysis_not_ready", "The analysis has not finished yet; try the cell again soon."
+        )
+    if not (0 <= row < embedding.grid_rows and 0 <= col < embedding.grid_cols):
+        raise AnalysisInputError(
+            "bad_cell",
+            f"The grid is {embedding.grid_rows} × {embedding.grid_cols}; "
+            f"cell ({row}, {col}) is outside it.",
+        )
+    topics, creators = _filter_ids(analysis)
+    hits = search_sentences(
+        embedding.cell(row, col), analysis.model_key, k=k, topics=topics, creators=creators
+    )
+    _store_results(analysis, ResultQuery.CELL, hits, cell=(row, col))
+    return hits
+
+
+def request_heatmaps(analysis: Analysis, sentence_ids: Sequence[str]) -> str:
+    """Queue one Grad-ECLIP pass for up to ANALYSIS_MAX_HEATMAPS sentences; return the job id."""
+    from apps.analysis import jobs
+
+    limit = settings.ANALYSIS_MAX_HEATMAPS
+    unique = list(dict.fromkeys(sentence_ids))
+    if not unique or len(unique) > limit:
+        raise AnalysisInputError(
+            "bad_sentences", f"Ask for heatmaps of 1 to {limit} sentences at a time."
+        )
+    found = set(
+        Sentence.objects.filter(id__in=unique, published=True, work__published=True).values_list(
+            "id", flat=True
+        )
+    )
+    missing = [sentence_id for sentence_id in unique if sentence_id not in found]
+    if missing:
+        raise AnalysisInputError("unknown_sentence", f"There is no sentence {missing[0]!r}.")
+    job = _gpu_queue().enqueue(
+        jobs.run_heatmaps,
+        str(analysis.id),
+        analysis.model_key,
+        unique,
+        job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
+    )
+    return job.id
+
+
+def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[str]) -> int:
+    """The worker's part: one forward and one backward pass for all the sentences."""
+    from apps import engine
+
+    analysis = Analysis.objects.get(pk=analysis_id)
+    texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
+    ordered = [sentence_id for sentence_id in sentence_ids if sentence_id in texts]
+    with analysis.image.open("rb") as stored:
+        image = Image.open(stored)
+        image.load()
+    if analysis.crop:
+        image = image.crop(tuple(analysis.crop))
+    maps = engine.gradeclip_maps(
+        image,
+        [texts[sentence_id] for sentence_id in ordered],
+        model_key,
+        keep_aspect=True,
+        registry=get_registry(),
+    )
+    for sentence_id, heat in zip(ordered, maps, strict=True):
+        Heatmap.objects.update_or_create(
+            analysis=analysis,
+            sentence_id=sentence_id,
+            model_key=model_key,
+            defaults={
+                "rows": heat.shape[0],
+                "cols": heat.shape[1],
+                "values": np.ascontiguousarray(heat, dtype=np.float32).tobytes(),
+                "overlay": "",
+            },
+        )
+    return len(ordered)
+
+
+def heatmap_png(heatmap: Heatmap) -> bytes:
+    """The map over the analysed image (or crop region) at the image's own size, cached."""
+    if heatmap.overlay:
+        with heatmap.overlay.open("rb") as cached:
+            return cached.read()
+    from apps.engine.overlay import render_overlay
+
+    analysis = heatmap.analysis
+    with analysis.image.open("rb") as stored:
+        image = Image.open(stored)
+        image.load()
+    png = render_overlay(
+        image, heatmap.array(), box=tuple(analysis.crop) if analysis.crop else None
+    )
+    heatmap.overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=True)
+    return png
+
+
+def search_text(
+    query: str,
+    *,
+    model_key: str,
+    topic_ids: Sequence[str] = (),
+    creator_ids: Sequence[str] = (),
+    k: int = 25,
+) -> list[SentenceHit]:
+    """Sentences nearest to a text query under the model's text tower."""
+    from apps import engine
+
+    text = query.strip()
+    if not text:
+        raise AnalysisInputError("empty_query", "Give some words to search for (q=…).")
+    check_filters(model_key, topic_ids, creator_ids)
+    vector = engine.embed_texts([text], model_key, registry=get_registry())[0]
+    return search_sentences(
+        vector, model_key, k=k, topics=list(topic_ids), creators=list(creator_ids)
+    )

@@ -1,0 +1,131 @@
+"""Read-only corpus endpoints of the REST API: sentences, works, topics, creators."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.corpus import selectors
+from apps.corpus.models import Creator, Sentence, Topic, WorkImage
+from artefact_site.api import ApiError
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Topic
+        fields = ["id", "name"]
+
+
+class CreatorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Creator
+        fields = ["slug", "name"]
+
+
+class NeighbourSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sentence
+        fields = ["id", "position", "text"]
+
+
+def _doi_url(doi: str) -> str:
+    if not doi:
+        return ""
+    return doi if doi.startswith("http") else f"https://doi.org/{doi}"
+
+
+def _work_summary(work) -> dict:
+    return {
+        "id": work.id,
+        "title": work.display_title,
+        "author": work.author,
+        "year": work.year,
+        "doi": work.doi,
+        "doi_url": _doi_url(work.doi),
+    }
+
+
+class TopicList(generics.ListAPIView):
+    """Topics that have a name (the filter list); `?all=1` includes unnamed ids."""
+
+    serializer_class = TopicSerializer
+
+    def get_queryset(self):
+        queryset = Topic.objects.order_by("name", "id")
+        if self.request.query_params.get("all") != "1":
+            queryset = queryset.exclude(name__isnull=True)
+        return queryset
+
+
+class CreatorList(generics.ListAPIView):
+    serializer_class = CreatorSerializer
+    queryset = Creator.objects.order_by("name")
+
+
+class SentenceDetail(APIView):
+    """A sentence with its paragraph, its neighbours and its work."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, sentence_id: str) -> Response:
+        context = selectors.sentence_context(sentence_id)
+        if context is None:
+            raise ApiError("not_found", f"There is no sentence {sentence_id!r}.", 404)
+        sentence = context.sentence
+        return Response(
+            {
+                "id": sentence.id,
+                "text": sentence.text,
+                "position": sentence.position,
+                "paragraph": context.paragraph,
+                "before": NeighbourSerializer(context.before, many=True).data,
+                "after": NeighbourSerializer(context.after, many=True).data,
+                "work": _work_summary(sentence.work),
+            }
+        )
+
+
+class WorkDetail(APIView):
+    """A work: metadata, BibTeX, DOI link, creators, topics and figure images."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, work_id: str) -> Response:
+        details = selectors.work_details(work_id)
+        if details is None:
+            raise ApiError("not_found", f"There is no work {work_id!r}.", 404)
+        work = details.work
+        return Response(
+            {
+                **_work_summary(work),
+                "title_html": work.title,
+                "link": work.link,
+                "bibtex": work.bibtex,
+                "relevance": work.relevance,
+                "sentence_count": details.sentence_count,
+                "creators": CreatorSerializer(details.creators, many=True).data,
+                "topics": TopicSerializer(details.topics, many=True).data,
+                "images": [
+                    {
+                        "name": image.name,
+                        "url": request.build_absolute_uri(
+                            reverse("api:work-image", kwargs={"pk": image.pk})
+                        ),
+                    }
+                    for image in details.images
+                ],
+            }
+        )
+
+
+class WorkImageFile(APIView):
+    """A figure image of a published work."""
+
+    @extend_schema(responses={200: bytes})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        image = get_object_or_404(WorkImage, pk=pk, work__published=True)
+        return FileResponse(image.image.open("rb"))
