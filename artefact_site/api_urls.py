@@ -7,6 +7,7 @@ app_name = "api"
 
 urlpatterns = [
     path("", include("apps.analysis.urls")),
+    path("", include("apps.corpus.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

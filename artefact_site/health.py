@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import connection
 from rq import Worker
 
+from apps.analysis.worker import published_models
+
 
 @dataclass
 class HealthReport:
@@ -49,6 +51,7 @@ def _redis() -> dict:
         "ok": True,
         "workers": len(workers),
         "queues": sorted({queue for worker in workers for queue in worker.queue_names()}),
+        "published_models": published_models(redis, [worker.name for worker in workers]),
     }
 
 
@@ -61,9 +64,36 @@ def _workers(redis_check: dict) -> dict:
     return {"ok": True, "count": count}
 
 
+def _models(redis_check: dict) -> dict:
+    """Per model key, what the live workers loaded: ok when every key loaded somewhere."""
+    if not redis_check["ok"]:
+        return {"ok": False, "error": "Redis is down, so no worker can report its models"}
+    by_worker = redis_check.pop("published_models")
+    keys: dict[str, dict] = {}
+    for status in by_worker.values():
+        for key, state in status.items():
+            current = keys.setdefault(key, {"loaded": False})
+            if state["loaded"]:
+                keys[key] = {
+                    "loaded": True,
+                    "adapter_state": state["adapter_state"],
+                    "device": state["device"],
+                    "embedding_dim": state["embedding_dim"],
+                }
+            elif state.get("error") and not current["loaded"]:
+                current["error"] = state["error"]
+    if not keys:
+        return {"ok": False, "error": "no worker has reported loading its models yet"}
+    failing = sorted(key for key, state in keys.items() if not state["loaded"])
+    if failing:
+        return {"ok": False, "error": f"not loaded: {', '.join(failing)}", "keys": keys}
+    return {"ok": True, "keys": keys}
+
+
 def check() -> HealthReport:
     report = HealthReport()
     report.checks["database"] = _database()
     report.checks["redis"] = _redis()
     report.checks["workers"] = _workers(report.checks["redis"])
+    report.checks["models"] = _models(report.checks["redis"])
     return report

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_rq",
     "apps.accounts",
     "apps.corpus",
@@ -158,6 +159,15 @@ RQ_QUEUES = {
     for name in ("default", RQ_GPU_QUEUE)
 }
 
+# Analyses (apps/analysis): upload limits, result counts and the worker's job budget.
+ANALYSIS_MAX_UPLOAD_BYTES = env_int("ANALYSIS_MAX_UPLOAD_BYTES", 20_000_000)
+ANALYSIS_MAX_PIXELS = env_int("ANALYSIS_MAX_PIXELS", 50_000_000)
+ANALYSIS_JOB_TIMEOUT = env_int("ANALYSIS_JOB_TIMEOUT", 300)
+ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
+ANALYSIS_GRID = (7, 7)
+ANALYSIS_MAX_HEATMAPS = 10
+ANALYSIS_PRELOAD_MODELS = env_bool("ANALYSIS_PRELOAD_MODELS", True)
+
 # Models (apps/engine). Defaults point both keys at the demo model that ships in apps/demo.
 DEMO_WEIGHTS = BASE_DIR / "apps" / "demo" / "weights"
 MODEL_SETTINGS = {
@@ -183,19 +193,33 @@ CORPUS_HF_CACHE = Path(os.environ.get("CORPUS_HF_CACHE") or DATA_ROOT / "hf-data
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: an anonymous request then gets 401 with a WWW-Authenticate header.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
+    "EXCEPTION_HANDLER": "artefact_site.api.handle_exception",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER", "2000/hour"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "100/hour"),
+        "analyses": os.environ.get("API_THROTTLE_ANALYSES", "120/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ArteFact API",
     "DESCRIPTION": "Links what is seen in a painting to what art-history scholarship has written.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

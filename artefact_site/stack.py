@@ -94,7 +94,7 @@ class Stack:
                 os.environ.get("RQ_GPU_QUEUE", "gpu"),
                 "default",
                 "--worker-class",
-                "rq.worker.SimpleWorker",
+                "apps.analysis.worker.ModelWorker",
             ]
         )
 

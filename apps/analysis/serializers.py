@@ -34,7 +34,9 @@ class IdListField(serializers.ListField):
 
 
 class AnalysisCreateSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="JPEG, PNG, WebP, TIFF or GIF (first frame).")
+    image = serializers.FileField(
+        allow_empty_file=True, help_text="JPEG, PNG, WebP, TIFF or GIF (first frame)."
+    )
     crop = CropField(
         required=False, min_length=4, max_length=4, help_text="left,top,right,bottom in pixels."
     )

@@ -1,38 +1,27 @@
 """/healthz against the real database, the real Redis and a real RQ worker process."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from rq import Worker
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from apps.analysis.worker import MODELS_KEY
 
 
 @pytest.fixture
-def rq_worker(redis_connection):
-    """A real `manage.py rqworker` process, registered in the test Redis."""
-    process = subprocess.Popen(
-        [sys.executable, str(BASE_DIR / "manage.py"), "rqworker", "gpu", "default"],
-        cwd=BASE_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "artefact_site.settings_test"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not Worker.all(connection=redis_connection):
-        assert process.poll() is None, "the worker exited before registering"
-        assert time.monotonic() < deadline, "the worker did not register within 60 s"
+def rq_worker(workers, redis_connection):
+    """A real ArteFact worker process (tiny models, preloaded), registered in the test Redis."""
+    workers.env["ANALYSIS_PRELOAD_MODELS"] = "true"
+    process = workers.start()
+    deadline = time.monotonic() + 120
+    while not redis_connection.hlen(MODELS_KEY):
+        assert process.poll() is None, "the worker exited before publishing its models"
+        assert time.monotonic() < deadline, "the worker did not load its models within 120 s"
         time.sleep(0.2)
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
+    return process
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_healthz_reports_database_pgvector_redis_and_worker(client, rq_worker):
     response = client.get("/healthz")
 
@@ -45,6 +34,28 @@ def test_healthz_reports_database_pgvector_redis_and_worker(client, rq_worker):
     assert body["redis"]["ok"] is True
     assert body["workers"] == {"ok": True, "count": 1}
     assert "gpu" in body["redis"]["queues"]
+    assert body["models"]["ok"] is True
+    assert body["models"]["keys"]["paintingclip"]["adapter_state"] == "loaded"
+    assert body["models"]["keys"]["clip"]["adapter_state"] == "none"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_healthz_names_a_model_that_failed_to_load(client, workers, redis_connection, tmp_path):
+    workers.env |= {"ANALYSIS_PRELOAD_MODELS": "true", "CLIP_BASE_MODEL": str(tmp_path / "none")}
+    workers.start()
+    deadline = time.monotonic() + 120
+    while not redis_connection.hlen(MODELS_KEY):
+        assert time.monotonic() < deadline, "the worker did not report its models within 120 s"
+        time.sleep(0.2)
+
+    response = client.get("/healthz")
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["failing"] == ["models"]
+    assert body["models"]["error"] == "not loaded: clip"
+    assert "CLIP_BASE_MODEL" in body["models"]["keys"]["clip"]["error"]
 
 
 @pytest.mark.django_db
@@ -52,7 +63,7 @@ def test_healthz_is_503_without_a_worker(client, redis_connection):
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json()["failing"] == ["workers"]
+    assert response.json()["failing"] == ["workers", "models"]
 
 
 @pytest.mark.django_db
@@ -64,6 +75,6 @@ def test_healthz_is_503_and_names_redis_when_redis_is_down(client, settings, tmp
 
     body = response.json()
     assert response.status_code == 503
-    assert body["failing"] == ["redis", "workers"]
+    assert body["failing"] == ["redis", "workers", "models"]
     assert body["database"]["ok"] is True
     assert body["redis"]["error"]

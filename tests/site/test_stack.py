@@ -52,7 +52,7 @@ def get_json(url: str) -> tuple[int, dict]:
 
 
 class RunningStack:
-    def __init__(self, data_root: Path) -> None:
+    def __init__(self, data_root: Path, models: dict[str, str]) -> None:
         self.data_root = data_root
         self.port = free_port()
         env = {
@@ -65,6 +65,7 @@ class RunningStack:
             "PORT": str(self.port),
             "DJANGO_SETTINGS_MODULE": "artefact_site.settings",
             "WEB_CONCURRENCY": "1",
+            **models,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "artefact_site.stack"],
@@ -97,13 +98,14 @@ class RunningStack:
         raise AssertionError(f"no child process running {marker}")
 
 
-def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_path):
-    stack = RunningStack(tmp_path)
+def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_path, tiny_models):
+    stack = RunningStack(tmp_path, tiny_models.settings)
     body = stack.wait_healthy()
 
     assert body["database"]["ok"]
     assert body["redis"]["ok"]
     assert body["workers"]["count"] == 1
+    assert body["models"]["ok"] is True
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/", timeout=10) as home:
         assert home.status == 200
 
@@ -113,15 +115,17 @@ def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_pa
     wait_until(lambda: not processes_using(tmp_path), 30, "every process of the stack to exit")
 
 
-def test_a_stack_killed_outright_leaves_nothing_and_the_next_run_reuses_the_data(tmp_path):
-    first = RunningStack(tmp_path)
+def test_a_stack_killed_outright_leaves_nothing_and_the_next_run_reuses_the_data(
+    tmp_path, tiny_models
+):
+    first = RunningStack(tmp_path, tiny_models.settings)
     first.wait_healthy()
     first.process.send_signal(signal.SIGKILL)
     first.process.wait()
 
     wait_until(lambda: not processes_using(tmp_path), 60, "the watchdog to stop the servers")
 
-    second = RunningStack(tmp_path)
+    second = RunningStack(tmp_path, tiny_models.settings)
     second.wait_healthy()
     second.process.send_signal(signal.SIGINT)
 

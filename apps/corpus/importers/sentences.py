@@ -40,7 +40,7 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
 _WHITESPACE = re.compile(r"\s+")
 _SHIELD = "\ue000"
 _SHIELDED = re.compile(_SHIELD + r"(\d+)" + _SHIELD)
-_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")  # noqa: RUF001 (closing quotes)
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")
 
 
 @dataclass

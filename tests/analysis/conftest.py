@@ -1,0 +1,64 @@
+"""End-to-end fixtures: a tiny CLIP on disk, a corpus embedded with it, real RQ workers.
+
+The worker is a real `manage.py rqworker` process with ArteFact's worker class, started with
+the test database and the test Redis in its environment, exactly as `make run` starts one.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from apps import engine
+from apps.analysis import registry as analysis_registry
+from apps.corpus import services as corpus_services
+from apps.engine import registry as engine_registry
+from tests.corpus.conftest import write_corpus
+
+
+@pytest.fixture
+def models(tiny_models, settings, monkeypatch) -> engine.ModelRegistry:
+    """Settings and the process's registry pointed at the tiny models."""
+    settings.MODEL_SETTINGS = tiny_models.settings
+    monkeypatch.setattr(analysis_registry, "_registry", None)
+    monkeypatch.setattr(engine_registry, "_default_registry", None)
+    return analysis_registry.get_registry()
+
+
+@pytest.fixture
+def corpus(tmp_path, models) -> list[str]:
+    """Six works (36 sentences) in the ArteFact layout, imported and embedded for both keys."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    write_corpus(root, models=())
+    corpus_services.import_corpus([root])
+    from apps.corpus.models import Sentence
+
+    rows = list(Sentence.objects.order_by("id").values_list("id", "text"))
+    ids = [row[0] for row in rows]
+    vectors = engine.embed_texts_multi([row[1] for row in rows], ["clip", "paintingclip"])
+    for key, matrix in vectors.items():
+        corpus_services.store_embeddings(key, ids, matrix)
+    return ids
+
+
+@pytest.fixture
+def api(django_user_model) -> APIClient:
+    user = django_user_model.objects.create_user("researcher", password="a-long-passphrase-42")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.user = user
+    return client
+
+
+def painting_bytes(width: int = 300, height: int = 200, image_format: str = "JPEG") -> bytes:
+    rng = np.random.default_rng(width * height)
+    pixels = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=image_format)
+    return buffer.getvalue()
