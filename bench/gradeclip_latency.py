@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -31,14 +32,16 @@ from bench.common import (
 )
 
 
-def median_seconds(run: Callable[[], object], repeats: int, device: str) -> float:
+def median_seconds(run: Callable[[], object], repeats: int, device: str) -> dict[str, float]:
+    """Median and fastest of `repeats` runs after a warm-up; on a machine shared with other
+    jobs the fastest run is the better estimate of the idle latency."""
     run()
     seconds = []
     for _ in range(repeats):
         started = clock(device)
         run()
         seconds.append(clock(device) - started)
-    return statistics.median(seconds)
+    return {"median": round(statistics.median(seconds), 3), "min": round(min(seconds), 3)}
 
 
 def main() -> None:
@@ -75,6 +78,7 @@ def main() -> None:
             "painting": painting.name,
             "painting_size": image.size,
             "texts": args.texts,
+            "load_average_before": [round(v, 2) for v in os.getloadavg()],
             "load_image_s": median_seconds(
                 lambda: engine.load_image(painting), args.repeats, "cpu"
             ),
@@ -101,8 +105,9 @@ def main() -> None:
                 args.device,
             ),
         }
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     for key, value in report.items():
-        print(f"{key:24s} {value:.3f}" if isinstance(value, float) else f"{key:24s} {value}")
+        print(f"{key:30s} {value}")
     if args.json:
         print(json.dumps(report))
 
