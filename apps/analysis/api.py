@@ -33,6 +33,7 @@ from apps.analysis.serializers import (
 )
 from apps.corpus.models import Work
 from apps.corpus.selectors import model_keys
+from apps.engine.registry import ModelLoadError
 from artefact_site.api import AnalysisRateThrottle, ApiError
 
 
@@ -255,6 +256,10 @@ class TextSearch(APIView):
             )
         except services.AnalysisInputError as error:
             raise _input_error(error) from None
+        except ModelLoadError as error:
+            raise ApiError(
+                "model_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE
+            ) from None
         works = {
             work.id: work
             for work in Work.objects.filter(id__in={hit.work_id for hit in hits}).defer("markdown")

@@ -1,0 +1,44 @@
+"""Property-based run of the whole REST API from its OpenAPI schema: no request gets a 5xx."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+
+from artefact_site.wsgi import application
+
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema", application)
+
+
+@pytest.fixture
+def token_header(django_user_model, models, corpus) -> dict[str, str]:
+    user = django_user_model.objects.create_user("fuzzer")
+    return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """The WSGI handler closes database connections after each request; inside a test
+    transaction that would end the test. Django's own test client detaches the same hooks."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_request_gets_a_server_error(case, token_header):
+    case.call_and_validate(headers=token_header, checks=[not_a_server_error])
