@@ -49,16 +49,21 @@ def centre_cell(model_box: FBox, grid: int = GRID) -> int | None:
     return int(cy // cell) * grid + int(cx // cell)
 
 
-def covered_cells(model_box: FBox, grid: int = GRID) -> list[int]:
-    """Cells whose centres lie inside the box; falls back to the centre cell for small boxes."""
+def cells_inside(model_box: FBox, grid: int = GRID) -> list[int]:
+    """Row-major indices of the cells whose centres lie inside the box."""
     cell = INPUT / grid
     x0, y0, x1, y1 = model_box
-    cells = [
+    return [
         r * grid + c
         for r in range(grid)
         for c in range(grid)
         if x0 <= (c + 0.5) * cell <= x1 and y0 <= (r + 0.5) * cell <= y1
     ]
+
+
+def covered_cells(model_box: FBox, grid: int = GRID) -> list[int]:
+    """``cells_inside``, falling back to the centre cell for boxes smaller than a cell."""
+    cells = cells_inside(model_box, grid)
     if not cells:
         centre = centre_cell(model_box, grid)
         cells = [] if centre is None else [centre]

@@ -117,7 +117,7 @@ _PAIR_TEMPLATES: tuple[str, ...] = (
 )
 
 _TITLE_TEMPLATES: tuple[str, ...] = (
-    "The {colour} {noun}",
+    "The {colour} {noun_cap}",
     "{noun_cap} over {ground_word}",
     "Study of a {noun}",
 )
@@ -162,7 +162,13 @@ _COLLECTORS = (
     "a private Swiss collector",
     "the dealer Hugo Stram",
 )
-_PEOPLE = ("his sister", "her patron", "a former pupil", "the critic Lorne Abery", "his dealer")
+_PEOPLE = (
+    "the painter's sister",
+    "a patron",
+    "a former pupil",
+    "the critic Lorne Abery",
+    "a dealer",
+)
 _PIGMENTS = (
     "lead white",
     "smalt",
@@ -274,7 +280,7 @@ def plate_title(obj: ObjectFacts, scene: SceneFacts, rng: random.Random) -> str:
     return rng.choice(_TITLE_TEMPLATES).format(
         colour=obj.colour.capitalize(),
         noun=noun,
-        noun_cap=noun.capitalize(),
+        noun_cap=noun.title(),
         ground_word=scene.ground.capitalize(),
     )
 
@@ -309,10 +315,17 @@ def _capitalise(sentence: str) -> str:
 
 
 def describe_scene(scene: SceneFacts, rng: random.Random, per_object: int = 3) -> list[str]:
-    """Sentences about a whole scene: several per object and one pairing where possible."""
-    sentences = [
-        object_sentence(obj, scene, rng) for obj in scene.objects for _ in range(per_object)
-    ]
+    """Sentences about a whole scene: several distinct ones per object, one pairing if possible."""
+    sentences: list[str] = []
+    for obj in scene.objects:
+        own: list[str] = []
+        for _ in range(per_object * 4):
+            sentence = object_sentence(obj, scene, rng)
+            if sentence not in own:
+                own.append(sentence)
+            if len(own) == per_object:
+                break
+        sentences += own
     if len(scene.objects) >= 2:
         a, b = rng.sample(list(scene.objects), 2)
         sentences.append(pair_sentence(a, b, scene, rng))
