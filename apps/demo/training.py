@@ -65,7 +65,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class TrainConfig:
     """Model size, data size and schedule; the defaults are the shipped demo model."""
 
-    vision_hidden: int = 192
+    vision_hidden: int = 128
     vision_layers: int = 4
     vision_heads: int = 4
     text_hidden: int = 128
@@ -73,15 +73,15 @@ class TrainConfig:
     text_heads: int = 4
     projection_dim: int = 128
     bpe_vocab: int = 1024
-    scenes: int = 3000
-    steps: int = 600
+    scenes: int = 2500
+    steps: int = 500
     batch: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: int = 40
-    adapter_scenes: int = 1200
-    adapter_steps: int = 800
-    adapter_batch: int = 128
+    adapter_scenes: int = 800
+    adapter_steps: int = 600
+    adapter_batch: int = 64
     adapter_lr: float = 2e-3
     adapter_plain_share: float = 0.3
     lora_r: int = 16
@@ -248,10 +248,11 @@ def build_banks(
     seeds: range, painterly: bool, processor: CLIPImageProcessor, rng: random.Random
 ) -> tuple[Bank, Bank]:
     """Render scenes and cache whole-image and object-crop model inputs with their objects."""
+    whole, crops = Bank(torch.empty(0)), Bank(torch.empty(0))
+    whole_parts: list[torch.Tensor] = []
+    crop_parts: list[torch.Tensor] = []
     whole_imgs: list[Image.Image] = []
     crop_imgs: list[Image.Image] = []
-    whole = Bank(torch.empty(0))
-    crops = Bank(torch.empty(0))
     for seed in seeds:
         scene = generate_scene(seed)
         img = render_painterly(scene) if painterly else render_plain(scene)
@@ -264,9 +265,8 @@ def build_banks(
             if visible_share(box) >= 0.5 and centre_cell(box) is not None and cells:
                 visible.append(fact)
                 visible_cells.append(tuple(cells))
-            crop_imgs.append(
-                img.crop(crop_around(obj.box, scene.width, scene.height, rng.uniform(0.05, 0.45)))
-            )
+            margin = rng.uniform(0.05, 0.45)
+            crop_imgs.append(img.crop(crop_around(obj.box, scene.width, scene.height, margin)))
             crops.scenes.append(facts)
             crops.objects.append((fact,))
             crops.cells.append(())
@@ -275,20 +275,24 @@ def build_banks(
             whole.scenes.append(facts)
             whole.objects.append(tuple(visible))
             whole.cells.append(tuple(visible_cells))
-    whole.pixels = _to_uint8(whole_imgs, processor)
-    crops.pixels = _to_uint8(crop_imgs, processor)
+        # Convert as we go: full-size PIL images would otherwise pile up to gigabytes.
+        for pending, parts in ((whole_imgs, whole_parts), (crop_imgs, crop_parts)):
+            if len(pending) >= 128:
+                parts.append(_to_uint8(pending, processor))
+                pending.clear()
+    whole.pixels = torch.cat([*whole_parts, _to_uint8(whole_imgs, processor)])
+    crops.pixels = torch.cat([*crop_parts, _to_uint8(crop_imgs, processor)])
     return whole, crops
 
 
 def _to_uint8(images: list[Image.Image], processor: CLIPImageProcessor) -> torch.Tensor:
     """Run the real image processor, then store its output compactly as uint8."""
+    if not images:
+        return torch.empty(0, 3, 224, 224, dtype=torch.uint8)
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    parts = []
-    for i in range(0, len(images), 128):
-        x = processor(images=images[i : i + 128], return_tensors="pt")["pixel_values"]
-        parts.append(((x * std + mean) * 255).round().clamp(0, 255).to(torch.uint8))
-    return torch.cat(parts) if parts else torch.empty(0, 3, 224, 224, dtype=torch.uint8)
+    x = processor(images=images, return_tensors="pt")["pixel_values"]
+    return ((x * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
 
 
 def _normalise(pixels: torch.Tensor) -> torch.Tensor:
