@@ -1,10 +1,10 @@
 """`make run`: the whole ArteFact stack on one machine, stopped cleanly by Ctrl-C.
 
 The supervisor takes a lease on the embedded servers (and leaves a watchdog that releases it
-should the supervisor be killed outright), migrates, collects static files, then runs gunicorn
-and one RQ worker as children. When either child exits, or on SIGINT/SIGTERM, it stops the
-other and releases the servers. Children get SIGTERM from the kernel if the supervisor dies
-(PR_SET_PDEATHSIG), so nothing outlives it.
+should the supervisor be killed outright), migrates, collects static files, loads the demo
+world into an empty database, then runs gunicorn and one RQ worker as children. When either
+child exits, or on SIGINT/SIGTERM, it stops the other and releases the servers. Children get
+SIGTERM from the kernel if the supervisor dies (PR_SET_PDEATHSIG), so nothing outlives it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class Stack:
             status = _manage(*command).returncode
             if status != 0:
                 return status
+        if _manage("load_demo", "--if-empty").returncode != 0:
+            print("Serving without the demo world (see the message above).", file=sys.stderr)
         return 0
 
     def start_children(self) -> None:
@@ -137,7 +139,7 @@ class Stack:
             if _wait_for_port(self.host, self.port, timeout=60):
                 print(
                     f"\nArteFact is running at http://{self.host}:{self.port}/ "
-                    "Press Ctrl-C to stop.\n",
+                    "(demo login: demo / demo). Press Ctrl-C to stop.\n",
                     flush=True,
                 )
             self.supervise()

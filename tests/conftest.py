@@ -15,6 +15,9 @@ import torch
 from django.db import connection
 from transformers import CLIPModel
 
+from apps.analysis import registry as analysis_registry
+from apps.engine import ModelRegistry
+from apps.engine import registry as engine_registry
 from tests.engine.conftest import CROP, save_clip, save_lora, tiny_config, write_tokenizer
 
 BASE_DIR = Path(__file__).resolve().parents[1]
@@ -128,3 +131,12 @@ def workers(tiny_models, media, settings, redis_connection):
     pool = Workers(tiny_models, media, settings.REDIS_URL)
     yield pool
     pool.stop()
+
+
+@pytest.fixture
+def models(tiny_models, settings, monkeypatch) -> ModelRegistry:
+    """Settings and the process's registry pointed at the tiny models."""
+    settings.MODEL_SETTINGS = tiny_models.settings
+    monkeypatch.setattr(analysis_registry, "_registry", None)
+    monkeypatch.setattr(engine_registry, "_default_registry", None)
+    return analysis_registry.get_registry()

@@ -15,19 +15,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps import engine
-from apps.analysis import registry as analysis_registry
 from apps.corpus import services as corpus_services
-from apps.engine import registry as engine_registry
 from tests.corpus.conftest import write_corpus
-
-
-@pytest.fixture
-def models(tiny_models, settings, monkeypatch) -> engine.ModelRegistry:
-    """Settings and the process's registry pointed at the tiny models."""
-    settings.MODEL_SETTINGS = tiny_models.settings
-    monkeypatch.setattr(analysis_registry, "_registry", None)
-    monkeypatch.setattr(engine_registry, "_default_registry", None)
-    return analysis_registry.get_registry()
 
 
 @pytest.fixture
