@@ -66,6 +66,8 @@ class Stack:
             status = _manage(*command).returncode
             if status != 0:
                 return status
+        if os.environ.get("LOAD_DEMO", "true").lower() in ("0", "false", "no", "off"):
+            return 0
         if _manage("load_demo", "--if-empty").returncode != 0:
             print("Serving without the demo world (see the message above).", file=sys.stderr)
         return 0

@@ -87,6 +87,21 @@ def drop_vector_index(model_key: str) -> None:
             cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
+def drop_other_vector_indexes(model_key: str, dim: int) -> None:
+    """Drop a model's indexes over another dimension before ``dim``-sized vectors are written.
+
+    A partial index casts every row of its model to ``halfvec(D)``, so an index left from a
+    model of another size (the demo model replaced by a real one, say) would refuse the
+    inserts; the rows it indexed are gone or being replaced, so it is stale.
+    """
+    _check_model_key(model_key)
+    keep = _index_name(model_key, dim)
+    with connection.cursor() as cursor:
+        for name in _vector_indexes(model_key):
+            if name != keep:
+                cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
 def ensure_vector_index(model_key: str, dim: int, *, progress: bool = False) -> bool:
     """Create the partial HNSW cosine index of one model's ``halfvec(dim)`` rows if missing.
 
@@ -146,6 +161,7 @@ def store_embeddings(model_key: str, sentence_ids: Sequence[str], vectors: np.nd
         raise ValueError(
             f"{vectors.shape[1]}-dimensional vectors, but {model_key!r} embeddings have {held}"
         )
+    drop_other_vector_indexes(model_key, vectors.shape[1])
     with transaction.atomic(), connection.cursor() as cursor:
         written = upsert_vectors(cursor, model_key, list(sentence_ids), vectors)
     ensure_vector_index(model_key, vectors.shape[1])

@@ -75,8 +75,12 @@ def test_embeds_what_is_missing_resumes_and_stores_engine_vectors(corpus_dir, co
     for sentence, vector in zip(sentences, expected, strict=True):
         np.testing.assert_allclose(stored[sentence.id], vector, atol=2e-3)
 
-    hit = selectors.search_sentences(expected[0], "paintingclip", k=1)[0]
-    assert hit.sentence_id == sentences[0].id
+    # The tiny random model embeds these near-identical sentences almost alike, so the top
+    # hit may be a neighbour within half-precision error; the sentence itself scores ~1.
+    hits = selectors.search_sentences(expected[0], "paintingclip", k=36)
+    scores = {hit.sentence_id: hit.score for hit in hits}
+    assert scores[sentences[0].id] > 0.999
+    assert scores[sentences[0].id] >= hits[0].score - 1e-3
 
     call_command("embed_corpus", "--model", "all", "--no-progress")  # nothing left to do
     assert selectors.embedding_counts() == {"clip": 36, "paintingclip": 36}

@@ -65,6 +65,7 @@ class RunningStack:
             "PORT": str(self.port),
             "DJANGO_SETTINGS_MODULE": "artefact_site.settings",
             "WEB_CONCURRENCY": "1",
+            "LOAD_DEMO": "false",  # tests/demo/test_load_demo.py covers the demo world
             **models,
         }
         self.process = subprocess.Popen(
@@ -88,7 +89,7 @@ class RunningStack:
                 return False
             return status == 200
 
-        wait_until(healthy, 180, f"a healthy stack (last answer {status} {body})")
+        wait_until(healthy, 300, f"a healthy stack (last answer {status} {body})")
         return body
 
     def child(self, marker: str) -> psutil.Process:

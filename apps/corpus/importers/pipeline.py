@@ -486,9 +486,14 @@ class CorpusImport:
         refresh_published_counts(batch)
 
     def _write_embeddings(self, cursor: Any, source: EmbeddingSource) -> None:
-        from apps.corpus.services import drop_vector_index, ensure_vector_index
+        from apps.corpus.services import (
+            drop_other_vector_indexes,
+            drop_vector_index,
+            ensure_vector_index,
+        )
 
         dim = self.dimensions[source.model]
+        drop_other_vector_indexes(source.model, dim)
         rows, _ = embedding_shape(source)
         embedding = _table(SentenceEmbedding)
         cursor.execute(f"SELECT count(*) FROM {embedding} WHERE model = %s", [source.model])
