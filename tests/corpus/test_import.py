@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from django.core.management import CommandError, call_command
+from safetensors.torch import save_file as save_torch
 
 from apps.corpus import services
 from apps.corpus.importers import CorpusSourceError
@@ -70,6 +72,18 @@ def test_small_corpus_text_paragraphs_images_and_embeddings(corpus_dir):
     np.testing.assert_allclose(
         np.asarray(stored.embedding, np.float16), vectors["clip"][1].astype(np.float16), rtol=0
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_embedding_files_import_as_their_values(corpus_dir, dtype):
+    root, vectors = corpus_dir()
+    ids = json.loads((root / "clip_embeddings_sentence_ids.json").read_text())
+    values = torch.from_numpy(vectors["clip"]).to(dtype)
+    save_torch({"embeddings": values}, str(root / "clip_embeddings.safetensors"))
+    services.import_corpus([root])
+    stored = SentenceEmbedding.objects.get(model="clip", sentence_id=ids[3]).embedding
+    expected = values[3].float().numpy().astype(np.float16)
+    np.testing.assert_array_equal(np.asarray(stored, np.float16), expected)
 
 
 def test_markdown_only_import_then_embeddings_only_source(corpus_dir, tmp_path: Path):
@@ -137,6 +151,11 @@ def _nan_row(root: Path) -> None:
     write_embeddings(root, "clip", ids, vectors)
 
 
+def _truncated_tensor(root: Path) -> None:
+    path = root / "clip_embeddings.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
 def _ids_malformed(root: Path) -> None:
     (root / "clip_embeddings_sentence_ids.json").write_text('["W100_s0001", "W100_s0002",')
 
@@ -153,6 +172,7 @@ def _ids_malformed(root: Path) -> None:
         (_wrong_dimension, "vectors have 6 dimensions but the database holds 8-dimensional"),
         (_nan_row, "row 7 (sentence 'W101_s0002') holds NaN or infinite values"),
         (_ids_malformed, "clip_embeddings_sentence_ids.json: malformed JSON"),
+        (_truncated_tensor, "clip_embeddings.safetensors: the file is shorter than"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message_and_nothing_written(

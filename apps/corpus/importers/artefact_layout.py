@@ -8,6 +8,7 @@ below, and per model ``<model>_embeddings.safetensors`` with ``<model>_embedding
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import safe_open
 
 from apps.corpus.importers import CorpusSourceError
 from apps.corpus.importers.jsonstream import iter_array, iter_object, load_small
@@ -248,37 +248,80 @@ def iter_embedding_ids(source: EmbeddingSource) -> Iterator[str]:
         yield sentence_id
 
 
+_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "F64": np.dtype("<f8")}
+_BF16 = "BF16"
+_MAX_HEADER = 100 << 20
+
+
+@dataclass(frozen=True)
+class _TensorLayout:
+    """Where the ``embeddings`` tensor's rows lie in a safetensors file."""
+
+    rows: int
+    dim: int
+    dtype: str
+    data_start: int
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * (2 if self.dtype == _BF16 else _DTYPES[self.dtype].itemsize)
+
+
+def _tensor_layout(source: EmbeddingSource) -> _TensorLayout:
+    """Read the safetensors header (8-byte length, JSON) and check the tensor against the file.
+
+    The file is read with plain reads, not memory-mapped: mapped pages count towards the
+    process's resident memory, and a 6.4 GB file would be resident by the end of a pass.
+    """
+    name = source.tensor_path.name
+    try:
+        with source.tensor_path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size <= _MAX_HEADER:
+                raise CorpusSourceError(f"{name}: not a safetensors file (header size {size})")
+            header = json.loads(handle.read(size))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CorpusSourceError(f"{name}: not a safetensors file (unreadable header)") from None
+    entry = header.get(TENSOR_NAME) if isinstance(header, dict) else None
+    if not isinstance(entry, dict):
+        found = sorted(k for k in header if k != "__metadata__") if isinstance(header, dict) else []
+        raise CorpusSourceError(f"{name}: no tensor named {TENSOR_NAME!r} (found {found})")
+    shape, dtype, offsets = entry.get("shape"), entry.get("dtype"), entry.get("data_offsets")
+    if dtype not in _DTYPES and dtype != _BF16:
+        raise CorpusSourceError(f"{name}: {TENSOR_NAME} has dtype {dtype}; expected F32/F16/BF16")
+    if not isinstance(shape, list) or len(shape) != 2 or shape[1] < 1:
+        raise CorpusSourceError(f"{name}: {TENSOR_NAME} has shape {shape}, expected N x D")
+    layout = _TensorLayout(shape[0], shape[1], dtype, 8 + size + offsets[0])
+    expected = layout.rows * layout.row_bytes
+    if offsets[1] - offsets[0] != expected or source.tensor_path.stat().st_size < (
+        layout.data_start + expected
+    ):
+        raise CorpusSourceError(f"{name}: the file is shorter than its {shape} {dtype} tensor")
+    return layout
+
+
 def embedding_shape(source: EmbeddingSource) -> tuple[int, int]:
     """(rows, dimension) of the ``embeddings`` tensor; anything but a 2-D tensor is an error."""
-    try:
-        with safe_open(str(source.tensor_path), framework="numpy") as handle:
-            if TENSOR_NAME not in handle.keys():  # noqa: SIM118 (safe_open is no mapping)
-                raise CorpusSourceError(
-                    f"{source.tensor_path.name}: no tensor named {TENSOR_NAME!r} "
-                    f"(found {sorted(handle.keys())})"
-                )
-            shape = handle.get_slice(TENSOR_NAME).get_shape()
-    except CorpusSourceError:
-        raise
-    except Exception as error:  # safetensors raises its own error types for bad headers
-        raise CorpusSourceError(f"{source.tensor_path.name}: unreadable ({error})") from None
-    if len(shape) != 2 or shape[1] < 1:
-        raise CorpusSourceError(
-            f"{source.tensor_path.name}: {TENSOR_NAME} has shape {shape}, expected N x D"
-        )
-    return shape[0], shape[1]
+    layout = _tensor_layout(source)
+    return layout.rows, layout.dim
 
 
 def iter_embedding_chunks(
     source: EmbeddingSource, chunk_rows: int
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, float32 block) over the tensor, read slice by slice from the mapped file."""
-    with safe_open(str(source.tensor_path), framework="numpy") as handle:
-        tensor = handle.get_slice(TENSOR_NAME)
-        rows = tensor.get_shape()[0]
-        for start in range(0, rows, chunk_rows):
-            stop = min(start + chunk_rows, rows)
-            yield start, np.asarray(tensor[start:stop], dtype=np.float32)
+    """(first row, float32 block) over the tensor, read chunk by chunk from the file."""
+    layout = _tensor_layout(source)
+    with source.tensor_path.open("rb") as handle:
+        handle.seek(layout.data_start)
+        for start in range(0, layout.rows, chunk_rows):
+            count = min(chunk_rows, layout.rows - start)
+            data = handle.read(count * layout.row_bytes)
+            if layout.dtype == _BF16:
+                bits = np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16
+                block = bits.view(np.float32)
+            else:
+                block = np.frombuffer(data, dtype=_DTYPES[layout.dtype]).astype(np.float32)
+            yield start, block.reshape(count, layout.dim)
 
 
 def first_bad_row(block: np.ndarray) -> tuple[int, str] | None:
