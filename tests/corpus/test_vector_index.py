@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def vector_indexes() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'corpus_embedding_hnsw_%'"
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'corpus_embedding_hnsw_clip_%'"
         )
         return {row[0] for row in cursor.fetchall()}
 
