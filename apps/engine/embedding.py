@@ -1,8 +1,9 @@
 """Text, image, crop and grid-cell embeddings: L2-normalised float32 numpy arrays.
 
 Text throughput is what matters for a 3.1 M-sentence corpus, so `embed_texts_multi`:
-- tokenises a chunk at once (the Rust tokenizer), sorts it by token count and cuts batches
-  from the sorted order, so each batch is padded only to its own longest sentence;
+- tokenises a chunk at once (the Rust tokenizer, in a background thread while the previous
+  chunk is embedded), sorts it by token count and cuts batches from the sorted order, so each
+  batch is padded only to its own longest sentence;
 - passes no attention mask: CLIP's text encoder is causal and pools at the end-of-text token,
   which attends only to earlier (real) tokens, so right padding cannot change the result and
   the attention kernel can take its plain causal fast path;
@@ -19,7 +20,9 @@ tokens, average-pooled to a grid, are the cell embeddings.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,15 +84,25 @@ def embed_texts_multi(
     registry = get_registry(registry)
     models = [registry.get(key) for key in dict.fromkeys(model_keys)]
     groups = _encoder_groups(models)
-    total = len(texts) * len(groups)
     outputs = {m.spec.key: np.empty((len(texts), m.embed_dim), dtype=np.float32) for m in models}
-    with _progress(progress, total) as advance:
+    starts = range(0, len(texts), CHUNK_SIZE)
+    with (
+        _progress(progress, len(texts) * len(groups)) as advance,
+        ThreadPoolExecutor(max_workers=1) as tokenizer_thread,
+    ):
         for group in groups:
-            for start in range(0, len(texts), CHUNK_SIZE):
-                chunk = texts[start : start + CHUNK_SIZE]
-                embedded = _embed_chunk(chunk, group, batch_size, amp, advance)
+            # Tokenise the next chunk while the model embeds this one.
+            def tokenize(start: int, lead: LoadedModel = group[0]) -> _Tokens:
+                return _Tokens.of(texts[start : start + CHUNK_SIZE], lead)
+
+            pending = tokenizer_thread.submit(tokenize, starts[0]) if starts else None
+            for index, start in enumerate(starts):
+                tokens = pending.result()
+                if index + 1 < len(starts):
+                    pending = tokenizer_thread.submit(tokenize, starts[index + 1])
+                embedded = _embed_tokens(tokens, group, batch_size, amp, advance)
                 for key, values in embedded.items():
-                    outputs[key][start : start + len(chunk)] = values
+                    outputs[key][start : start + len(values)] = values
     return outputs
 
 
@@ -105,38 +118,66 @@ def _encoder_groups(models: list[LoadedModel]) -> list[list[LoadedModel]]:
     return groups
 
 
-def _embed_chunk(
-    texts: Sequence[str],
+@dataclass(frozen=True)
+class _Tokens:
+    """A chunk's token ids, flat, with each sentence's offset and length, and the order that
+    sorts sentences longest first (so batches cut from it need almost no padding)."""
+
+    flat: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    order: np.ndarray
+    pad_id: int
+
+    @classmethod
+    def of(cls, texts: Sequence[str], model: LoadedModel) -> _Tokens:
+        ids = model.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=model.max_text_length,
+            padding=False,
+            return_attention_mask=False,
+        )["input_ids"]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
+        return cls(
+            flat=flat,
+            offsets=np.cumsum(lengths) - lengths,
+            lengths=lengths,
+            order=np.argsort(-lengths, kind="stable"),
+            pad_id=model.tokenizer.pad_token_id,
+        )
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, rows: np.ndarray) -> torch.Tensor:
+        """Input ids [len(rows), longest], right-padded."""
+        width = int(self.lengths[rows].max())
+        columns = np.arange(width)
+        inside = columns < self.lengths[rows, None]
+        index = np.where(inside, self.offsets[rows, None] + columns, 0)
+        return torch.from_numpy(np.where(inside, self.flat[index], self.pad_id))
+
+
+def _embed_tokens(
+    tokens: _Tokens,
     group: list[LoadedModel],
     batch_size: int,
     amp: bool,
     advance: Callable[[int], None],
 ) -> dict[str, np.ndarray]:
-    lead = group[0]
-    device = lead.device
-    ids = lead.tokenizer(
-        list(texts),
-        truncation=True,
-        max_length=lead.max_text_length,
-        padding=False,
-        return_attention_mask=False,
-    )["input_ids"]
-    lengths = np.fromiter((len(seq) for seq in ids), dtype=np.int64, count=len(ids))
-    order = np.argsort(-lengths, kind="stable")
-    pad_id = lead.tokenizer.pad_token_id
+    device = group[0].device
+    text_model = group[0].clip.text_model
     results = {
-        m.spec.key: torch.empty((len(ids), m.embed_dim), dtype=torch.float32, device=device)
+        m.spec.key: torch.empty((len(tokens), m.embed_dim), dtype=torch.float32, device=device)
         for m in group
     }
-    positions = torch.from_numpy(order).to(device)
-    text_model = lead.clip.text_model
+    positions = torch.from_numpy(tokens.order).to(device)
     with torch.inference_mode(), _autocast(device, amp):
-        for start in range(0, len(ids), batch_size):
-            rows = order[start : start + batch_size]
-            batch = np.full((len(rows), lengths[rows[0]]), pad_id, dtype=np.int64)
-            for i, row in enumerate(rows):
-                batch[i, : lengths[row]] = ids[row]
-            input_ids = _to_device(torch.from_numpy(batch), device)
+        for start in range(0, len(tokens), batch_size):
+            rows = tokens.order[start : start + batch_size]
+            input_ids = _to_device(tokens.batch(rows), device)
             pooled = text_model(input_ids=input_ids).pooler_output
             where = positions[start : start + len(rows)]
             for m in group:

@@ -53,7 +53,7 @@ METHODS = ("gradeclip", "artefact", "attention", "random")
 
 def gradeclip_maps(
     image: ImageInput,
-    texts: Sequence[str],
+    texts: Sequence[str] | np.ndarray,
     model_key: str,
     *,
     layer: int = -1,
@@ -62,6 +62,10 @@ def gradeclip_maps(
     registry: ModelRegistry | None = None,
 ) -> np.ndarray:
     """Grad-ECLIP maps float32 [T, H, W] in [0, 1], one per text, on the patch grid.
+
+    `texts` are sentences, or their embeddings [T, D] from this model (as the corpus stores
+    them), which skips the text encoder: for a handful of sentences it costs more than the
+    vision side.
 
     By default the map covers the model's centre crop (`images.crop_box` gives it in image
     pixels). `keep_aspect=True` explains the whole image instead: it is resized so its shorter
@@ -82,7 +86,7 @@ def gradeclip_maps(
 
 def explanation_maps(
     image: ImageInput,
-    texts: Sequence[str],
+    texts: Sequence[str] | np.ndarray,
     model_key: str,
     *,
     method: str = "gradeclip",
@@ -95,7 +99,7 @@ def explanation_maps(
     """Maps [T, H, W] in [0, 1] from `method` (one of METHODS); see the module docstring."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
-    if not texts:
+    if len(texts) == 0:
         raise ValueError("At least one text is needed.")
     registry = get_registry(registry)
     model = registry.get(model_key)
@@ -112,7 +116,10 @@ def explanation_maps(
         generator = torch.Generator().manual_seed(seed)
         heat = torch.rand((len(texts), grid[0] * grid[1]), generator=generator)
     else:
-        text_embeds = torch.from_numpy(embed_texts(texts, model_key, registry=registry))
+        if isinstance(texts, np.ndarray):
+            text_embeds = F.normalize(torch.from_numpy(texts).float(), dim=-1)
+        else:
+            text_embeds = torch.from_numpy(embed_texts(texts, model_key, registry=registry))
         capture = _explain_block(model, pixel_values, text_embeds, layer, keep_aspect)
         heat = {
             "gradeclip": _gradeclip,

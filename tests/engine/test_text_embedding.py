@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from peft import PeftModel
 from transformers import CLIPModel, CLIPTokenizer
 
 from apps import engine
+from apps.engine import embedding
 from tests.engine.conftest import TinyClip
 
 SENTENCES = [
@@ -110,3 +112,14 @@ def test_progress_callback_and_empty_input(registry: engine.ModelRegistry) -> No
     assert seen[-1] == (len(SENTENCES), len(SENTENCES))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert engine.embed_texts([], "clip", registry=registry).shape == (0, 24)
+
+
+def test_chunks_are_stitched_in_order(
+    tiny_clip: TinyClip, registry: engine.ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "CHUNK_SIZE", 3)
+    vectors = engine.embed_texts_multi(SENTENCES, ["clip", "paintingclip"], registry=registry)
+    np.testing.assert_allclose(vectors["clip"], reference(tiny_clip, SENTENCES), atol=1e-5)
+    np.testing.assert_allclose(
+        vectors["paintingclip"], reference(tiny_clip, SENTENCES, adapter=True), atol=1e-5
+    )
