@@ -25,10 +25,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--weights", type=Path, default=WEIGHTS, help="folder with clip/ and lora")
     parser.add_argument("--no-pointing", action="store_true", help="skip the Grad-ECLIP metric")
+    parser.add_argument("--no-adapter", action="store_true", help="skip clip vs paintingclip")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     started = time.perf_counter()
-    result = evaluate(args.seed_start, args.count, args.weights, pointing=not args.no_pointing)
+    result = evaluate(
+        args.seed_start,
+        args.count,
+        args.weights,
+        pointing=not args.no_pointing,
+        adapter=not args.no_adapter,
+    )
     seconds = time.perf_counter() - started
     if args.json:
         print(json.dumps(result))

@@ -11,6 +11,7 @@ the 10.5555 test prefix.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from dataclasses import dataclass, field
@@ -233,3 +234,15 @@ def _work_metadata(work: Work) -> dict:
 
 def _dump(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write the ArteFact demo corpus folder.")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(json.dumps(write_corpus(args.out, args.seed)))
+
+
+if __name__ == "__main__":
+    main()

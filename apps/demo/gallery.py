@@ -6,6 +6,7 @@ training nor the benchmark ever sees a gallery image.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from dataclasses import dataclass
@@ -77,3 +78,16 @@ def write_gallery(out_dir: Path | str, count: int = GALLERY_SIZE) -> list[Galler
     manifest = [item.to_json() for item in items]
     (out / "gallery.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return items
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write the demo gallery images and gallery.json.")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--count", type=int, default=GALLERY_SIZE)
+    args = parser.parse_args(argv)
+    for item in write_gallery(args.out, args.count):
+        print(item.filename, item.title)
+
+
+if __name__ == "__main__":
+    main()

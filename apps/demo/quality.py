@@ -63,9 +63,11 @@ class CorpusIndex:
     vectors: dict[str, np.ndarray]
 
     @classmethod
-    def build(cls, registry: ModelRegistry, corpus_seed: int = 0) -> CorpusIndex:
+    def build(
+        cls, registry: ModelRegistry, corpus_seed: int = 0, keys: tuple[str, ...] = MODEL_KEYS
+    ) -> CorpusIndex:
         sentences = demo_sentences(corpus_seed)
-        vectors = embed_texts_multi(sentences, list(MODEL_KEYS), registry=registry)
+        vectors = embed_texts_multi(sentences, list(keys), registry=registry)
         return cls(sentences, [frozenset(kinds_in(s)) for s in sentences], vectors)
 
     def top(self, query: np.ndarray, key: str, k: int) -> np.ndarray:
@@ -102,12 +104,17 @@ def evaluate(
     weights: Path = WEIGHTS,
     corpus_seed: int = 0,
     pointing: bool = True,
+    adapter: bool = True,
 ) -> dict[str, float | int]:
-    """All metrics over ``count`` held-out scenes starting at ``seed_start``."""
+    """All metrics over ``count`` held-out scenes starting at ``seed_start``.
+
+    ``pointing=False`` skips Grad-ECLIP and ``adapter=False`` the adapter comparison (both are
+    then reported as NaN), for quicker looks while iterating.
+    """
     if seed_start < HELD_OUT_START:
         raise ValueError(f"Evaluation seeds must be held out (>= {HELD_OUT_START}).")
     registry = demo_registry(weights)
-    index = CorpusIndex.build(registry, corpus_seed)
+    index = CorpusIndex.build(registry, corpus_seed, MODEL_KEYS if adapter else ("clip",))
     preprocess = registry.get("clip").preprocess
     tallies = {
         name: Tally()
@@ -140,6 +147,8 @@ def evaluate(
         if pointing:
             for hit in _pointing(image, scene, index, analysis.embedding, registry, preprocess):
                 tallies["pointing"].add(hit)
+        if not adapter:
+            continue
         painterly = render_painterly(scene)
         for key, picture, name in (
             ("paintingclip", image, "p10_plain_paintingclip"),

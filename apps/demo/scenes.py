@@ -64,20 +64,20 @@ _KIND_COLOURS: dict[str, tuple[str, ...]] = {
 
 # (min, max) of width and height as fractions of the image's shorter side.
 _KIND_SIZES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
-    "sun": ((0.16, 0.28), (0.0, 0.0)),
-    "moon": ((0.14, 0.24), (0.0, 0.0)),
-    "cloud": ((0.28, 0.45), (0.13, 0.2)),
-    "bird": ((0.16, 0.26), (0.1, 0.15)),
-    "mountain": ((0.35, 0.6), (0.22, 0.38)),
-    "tree": ((0.14, 0.24), (0.25, 0.42)),
-    "house": ((0.2, 0.34), (0.18, 0.3)),
-    "church tower": ((0.1, 0.15), (0.32, 0.5)),
-    "windmill": ((0.2, 0.3), (0.28, 0.42)),
-    "bridge": ((0.4, 0.6), (0.12, 0.2)),
-    "boat": ((0.22, 0.36), (0.2, 0.32)),
-    "figure": ((0.08, 0.13), (0.22, 0.34)),
-    "horse": ((0.22, 0.34), (0.16, 0.24)),
-    "lighthouse": ((0.1, 0.15), (0.32, 0.48)),
+    "sun": ((0.2, 0.3), (0.0, 0.0)),
+    "moon": ((0.18, 0.28), (0.0, 0.0)),
+    "cloud": ((0.3, 0.45), (0.15, 0.22)),
+    "bird": ((0.22, 0.3), (0.13, 0.18)),
+    "mountain": ((0.35, 0.6), (0.24, 0.38)),
+    "tree": ((0.17, 0.26), (0.3, 0.45)),
+    "house": ((0.22, 0.34), (0.2, 0.3)),
+    "church tower": ((0.13, 0.17), (0.34, 0.5)),
+    "windmill": ((0.22, 0.3), (0.3, 0.42)),
+    "bridge": ((0.4, 0.6), (0.14, 0.2)),
+    "boat": ((0.24, 0.36), (0.22, 0.32)),
+    "figure": ((0.11, 0.15), (0.28, 0.38)),
+    "horse": ((0.24, 0.34), (0.18, 0.25)),
+    "lighthouse": ((0.13, 0.17), (0.34, 0.48)),
 }
 
 SKY_KINDS = ("sun", "moon", "cloud", "bird")
@@ -167,7 +167,7 @@ def generate_scene(seed: int) -> Scene:
     """The scene for a seed: size, sky, ground, horizon and non-overlapping objects."""
     rng = random.Random(seed)
     width = rng.randint(200, 640)
-    height = rng.randint(max(200, int(width / 1.8)), min(640, int(width * 1.8)))
+    height = rng.randint(max(200, int(width / 1.5)), min(640, int(width * 1.5)))
     sky = rng.choice(SKIES)
     ground = rng.choice(GROUNDS)
     horizon = int(height * rng.uniform(0.4, 0.62))
@@ -246,13 +246,16 @@ def render_plain(scene: Scene) -> Image.Image:
         for _ in range(scene.width * scene.horizon // 900):
             x, y = rng.randrange(scene.width), rng.randrange(max(1, scene.horizon))
             draw.point((x, y), fill=(230, 230, 200))
-    # Far things first, so nearer objects overlap them.
-    order = sorted(scene.objects, key=lambda o: (o.kind != "mountain", o.box[3]))
-    for obj in order:
+    for obj in draw_order(scene):
         cy = min(int(obj.centre()[1]), scene.height - 1)
         backdrop = tuple(int(v) for v in arr[cy, int(obj.centre()[0])])
         _DRAWERS[obj.kind](draw, obj.box, COLOURS[obj.colour], backdrop)
     return img
+
+
+def draw_order(scene: Scene) -> list[SceneObject]:
+    """Far things first (mountains, then by lower edge), so nearer objects overlap them."""
+    return sorted(scene.objects, key=lambda o: (o.kind != "mountain", o.box[3]))
 
 
 def _gradient(top: RGB, bottom: RGB, n: int) -> np.ndarray:

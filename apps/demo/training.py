@@ -5,60 +5,55 @@ the same code path as the real one: a genuine ``transformers.CLIPModel`` (ViT wi
 at 224 px, so a 7x7 grid like ViT-B/32) with a CLIP-format tokenizer and image processor, plus a
 PEFT LoRA adapter on the two projections like the real PaintingCLIP.
 
-Three contrastive signals, all against captions written by the corpus grammar:
+Contrastive terms, all against captions written by the corpus grammar:
 
-* whole image (CLS embedding) against a sentence about one or two visible objects;
+* whole image (CLS embedding) against a sentence about one of its visible objects;
 * object crop against a sentence about that object (what region search embeds);
 * patch cells (patch tokens -> ``post_layernorm`` -> ``visual_projection``, exactly the engine's
-  cell path) pooled over an object's cells, and a single one of its cells, against a sentence
-  about it, so that grid-cell search and Grad-ECLIP maps are grounded.
+  cell path) pooled over an object's cells, and a single one of its cells, against the same
+  sentence, so grid-cell search and Grad-ECLIP maps are grounded.
 
-Targets are soft: a caption is a full positive for an image showing all its (kind, colour)
-pairs and a half positive when only the kinds match, so in-batch duplicates are not punished.
+Targets are soft (see ``data.match_weights``). Because the CPU budget is small, cheap auxiliary
+heads (discarded after training) add dense supervision: the kind and colour at every cell, the
+kinds present from the CLS token, the kind of each crop. They teach the backbone what is where
+far faster than a single caption per image would.
 
-The adapter trains only the LoRA weights, and only the projections change, so the frozen
-backbone features of painterly and plain scenes are computed once and the adapter trains on them.
+The adapter trains only LoRA weights on the projections, so the frozen backbone features of the
+painterly and plain scenes and the frozen text features of a caption pool are computed once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
-from PIL import Image
 from tqdm import tqdm
-from transformers import (
-    CLIPConfig,
-    CLIPImageProcessor,
-    CLIPModel,
-    CLIPProcessor,
-    CLIPTokenizer,
-)
+from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-from apps.demo.geometry import centre_cell, covered_cells, crop_around, to_model_box, visible_share
-from apps.demo.grammar import (
-    ObjectFacts,
-    SceneFacts,
-    distractor_sentence,
-    object_sentence,
-    pair_sentence,
-    vocabulary_texts,
+from apps.demo.data import (
+    COLOUR_INDEX,
+    KIND_INDEX,
+    Bank,
+    Batch,
+    build_banks,
+    normalise,
+    sample_batch,
+    write_caption,
 )
-from apps.demo.scenes import TRAIN_SEEDS, generate_scene, render_painterly, render_plain
+from apps.demo.grammar import distractor_sentence, object_sentence, vocabulary_texts
+from apps.demo.scenes import TRAIN_SEEDS, generate_scene
 from apps.demo.tokenizer import save_clip_tokenizer, train_bpe
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass(frozen=True)
@@ -69,20 +64,25 @@ class TrainConfig:
     vision_layers: int = 4
     vision_heads: int = 4
     text_hidden: int = 128
-    text_layers: int = 3
+    text_layers: int = 2
     text_heads: int = 4
     projection_dim: int = 128
     bpe_vocab: int = 1024
     scenes: int = 2500
     steps: int = 500
     batch: int = 64
-    lr: float = 1e-3
+    crop_batch: int = 32
+    lr: float = 2e-3
     weight_decay: float = 0.05
-    warmup: int = 40
+    warmup: int = 30
+    aux_weight: float = 0.5
+    pair_captions: int = 16
+    distractors: int = 32
+    bf16: bool = True
     adapter_scenes: int = 800
     adapter_steps: int = 600
-    adapter_batch: int = 64
-    adapter_lr: float = 2e-3
+    adapter_batch: int = 128
+    adapter_lr: float = 3e-3
     adapter_plain_share: float = 0.3
     lora_r: int = 16
     lora_alpha: int = 32
@@ -101,27 +101,23 @@ TINY = TrainConfig(
     scenes=12,
     steps=2,
     batch=4,
+    crop_batch=4,
     warmup=1,
+    bf16=False,
     adapter_scenes=6,
     adapter_steps=2,
     adapter_batch=4,
 )
 
 
-@dataclass
-class Bank:
-    """Pre-processed model inputs (uint8, 224x224) and the objects each one shows.
+class AuxHeads(torch.nn.Module):
+    """Linear probes used only during training: cell kind/colour, CLS kinds, crop kind."""
 
-    ``cells[i][k]`` lists the patch cells covered by ``objects[i][k]`` (empty for crops).
-    """
-
-    pixels: torch.Tensor
-    scenes: list[SceneFacts] = field(default_factory=list)
-    objects: list[tuple[ObjectFacts, ...]] = field(default_factory=list)
-    cells: list[tuple[tuple[int, ...], ...]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.objects)
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.cell_kind = torch.nn.Linear(hidden, len(KIND_INDEX) + 1)
+        self.cell_colour = torch.nn.Linear(hidden, len(COLOUR_INDEX) + 1)
+        self.kinds = torch.nn.Linear(hidden, len(KIND_INDEX))
 
 
 def train_demo_model(
@@ -146,22 +142,13 @@ def train_demo_model(
     tokenizer = build_tokenizer(base_seeds, cfg.bpe_vocab)
     image_processor = CLIPImageProcessor()
     model = build_model(cfg, tokenizer)
-    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
-    t0 = time.perf_counter()
     whole, crops = build_banks(base_seeds, painterly=False, processor=image_processor, rng=rng)
-    data_s = time.perf_counter() - t0
+    data_s = time.perf_counter() - started
     base_loss = train_base(model, tokenizer, whole, crops, cfg, rng)
-    parameters = sum(p.numel() for p in model.parameters())
     base_s = time.perf_counter() - started
-
-    clip_dir = out / "clip"
-    model.save_pretrained(clip_dir)
-    processor.save_pretrained(clip_dir)
-    # Also the classic files, for loaders that read vocab/merges or preprocessor_config.json.
-    image_processor.save_pretrained(clip_dir)
-    save_clip_tokenizer(clip_dir, *vocab_and_merges(tokenizer))
-    _write_card(clip_dir, _BASE_CARD.format(seed=seed))
+    parameters = sum(p.numel() for p in model.parameters())
+    save_base(model, tokenizer, image_processor, out / "clip", seed)
 
     t0 = time.perf_counter()
     adapter_loss, lora = train_adapter(model, tokenizer, image_processor, adapter_seeds, cfg, rng)
@@ -169,7 +156,7 @@ def train_demo_model(
     lora_dir = out / "paintingclip-lora"
     lora.save_pretrained(lora_dir)
     _point_adapter_at_base(lora_dir)
-    _write_card(lora_dir, _ADAPTER_CARD.format(seed=seed))
+    (lora_dir / "README.md").write_text(_ADAPTER_CARD.format(seed=seed))
 
     report = {
         "seed": seed,
@@ -192,8 +179,7 @@ def train_demo_model(
 
 def _first_seed(seed: int, count: int) -> int:
     """Start of a contiguous block of training seeds chosen by the run seed."""
-    span = TRAIN_SEEDS.stop - count
-    return (seed * 104_729) % span
+    return (seed * 104_729) % (TRAIN_SEEDS.stop - count)
 
 
 def build_tokenizer(seeds: range, bpe_vocab: int) -> CLIPTokenizer:
@@ -244,137 +230,6 @@ def build_model(cfg: TrainConfig, tokenizer: CLIPTokenizer) -> CLIPModel:
     return CLIPModel(config)
 
 
-def build_banks(
-    seeds: range, painterly: bool, processor: CLIPImageProcessor, rng: random.Random
-) -> tuple[Bank, Bank]:
-    """Render scenes and cache whole-image and object-crop model inputs with their objects."""
-    whole, crops = Bank(torch.empty(0)), Bank(torch.empty(0))
-    whole_parts: list[torch.Tensor] = []
-    crop_parts: list[torch.Tensor] = []
-    whole_imgs: list[Image.Image] = []
-    crop_imgs: list[Image.Image] = []
-    for seed in seeds:
-        scene = generate_scene(seed)
-        img = render_painterly(scene) if painterly else render_plain(scene)
-        facts = scene.facts()
-        visible: list[ObjectFacts] = []
-        visible_cells: list[tuple[int, ...]] = []
-        for obj, fact in zip(scene.objects, facts.objects, strict=True):
-            box = to_model_box(obj.box, scene.width, scene.height)
-            cells = covered_cells(box)
-            if visible_share(box) >= 0.5 and centre_cell(box) is not None and cells:
-                visible.append(fact)
-                visible_cells.append(tuple(cells))
-            margin = rng.uniform(0.05, 0.45)
-            crop_imgs.append(img.crop(crop_around(obj.box, scene.width, scene.height, margin)))
-            crops.scenes.append(facts)
-            crops.objects.append((fact,))
-            crops.cells.append(())
-        if visible:
-            whole_imgs.append(img)
-            whole.scenes.append(facts)
-            whole.objects.append(tuple(visible))
-            whole.cells.append(tuple(visible_cells))
-        # Convert as we go: full-size PIL images would otherwise pile up to gigabytes.
-        for pending, parts in ((whole_imgs, whole_parts), (crop_imgs, crop_parts)):
-            if len(pending) >= 128:
-                parts.append(_to_uint8(pending, processor))
-                pending.clear()
-    whole.pixels = torch.cat([*whole_parts, _to_uint8(whole_imgs, processor)])
-    crops.pixels = torch.cat([*crop_parts, _to_uint8(crop_imgs, processor)])
-    return whole, crops
-
-
-def _to_uint8(images: list[Image.Image], processor: CLIPImageProcessor) -> torch.Tensor:
-    """Run the real image processor, then store its output compactly as uint8."""
-    if not images:
-        return torch.empty(0, 3, 224, 224, dtype=torch.uint8)
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    x = processor(images=images, return_tensors="pt")["pixel_values"]
-    return ((x * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
-
-
-def _normalise(pixels: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return (pixels.float() / 255 - mean) / std
-
-
-@dataclass
-class Batch:
-    """One training batch: which bank items, the captions and who matches whom."""
-
-    whole_idx: list[int]
-    crop_idx: list[int]
-    cell_lists: list[tuple[int, ...]]
-    texts: list[str]
-    weights_whole: torch.Tensor
-    weights_crop: torch.Tensor
-    weights_cell: torch.Tensor
-
-
-def sample_batch(whole: Bank, crops: Bank, size: int, rng: random.Random) -> Batch:
-    """Draw images and write fresh captions for them with the corpus grammar."""
-    wi = [rng.randrange(len(whole)) for _ in range(size)]
-    ci = [rng.randrange(len(crops)) for _ in range(size)]
-    texts: list[str] = []
-    text_facts: list[frozenset[tuple[str, str]]] = []
-    focals: list[tuple[ObjectFacts, SceneFacts]] = []
-    cell_lists: list[tuple[int, ...]] = []
-    for i in wi:
-        objs, scene = whole.objects[i], whole.scenes[i]
-        k = rng.randrange(len(objs))
-        focal = objs[k]
-        if len(objs) >= 2 and rng.random() < 0.25:
-            other = rng.choice([o for o in objs if o is not focal])
-            texts.append(pair_sentence(focal, other, scene, rng))
-            text_facts.append(frozenset({_fact(focal), _fact(other)}))
-        else:
-            texts.append(object_sentence(focal, scene, rng))
-            text_facts.append(frozenset({_fact(focal)}))
-        focals.append((focal, scene))
-        cell_lists.append(whole.cells[i][k])
-    for i in ci:
-        (obj,) = crops.objects[i]
-        texts.append(object_sentence(obj, crops.scenes[i], rng))
-        text_facts.append(frozenset({_fact(obj)}))
-    for focal, scene in focals:
-        texts.append(object_sentence(focal, scene, rng))
-        text_facts.append(frozenset({_fact(focal)}))
-    cell_facts = [frozenset({_fact(focal)}) for focal, _ in focals]
-    whole_facts = [frozenset(_fact(o) for o in whole.objects[i]) for i in wi]
-    crop_facts = [frozenset({_fact(crops.objects[i][0])}) for i in ci]
-    return Batch(
-        wi,
-        ci,
-        cell_lists,
-        texts,
-        _weights(whole_facts, text_facts),
-        _weights(crop_facts, text_facts),
-        _weights(cell_facts, text_facts),
-    )
-
-
-def _fact(obj: ObjectFacts) -> tuple[str, str]:
-    return obj.kind, obj.colour
-
-
-def _weights(
-    image_facts: list[frozenset[tuple[str, str]]], text_facts: list[frozenset[tuple[str, str]]]
-) -> torch.Tensor:
-    """1 where the image shows every (kind, colour) of the text, 0.5 where only the kinds match."""
-    w = torch.zeros(len(image_facts), len(text_facts))
-    for i, shown in enumerate(image_facts):
-        kinds = {k for k, _ in shown}
-        for j, said in enumerate(text_facts):
-            if said <= shown:
-                w[i, j] = 1.0
-            elif {k for k, _ in said} <= kinds:
-                w[i, j] = 0.5
-    return w
-
-
 def soft_contrastive(
     img: torch.Tensor, txt: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor
 ) -> torch.Tensor:
@@ -389,35 +244,30 @@ def soft_contrastive(
     return (loss_i + loss_t) / 2
 
 
-def _cell_embeddings(
-    projected_patches: torch.Tensor, cell_lists: list[tuple[int, ...]], rng: random.Random
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pooled embedding over each object's cells, and one of its cells on its own."""
-    pooled, single = [], []
-    for b, cells in enumerate(cell_lists):
-        pooled.append(projected_patches[b, list(cells)].mean(0))
-        single.append(projected_patches[b, rng.choice(cells)])
-    return F.normalize(torch.stack(pooled), dim=-1), F.normalize(torch.stack(single), dim=-1)
-
-
-def batch_loss(
+def contrastive_loss(
     model: CLIPModel,
     whole_feats: tuple[torch.Tensor, torch.Tensor],
-    crop_pooled: torch.Tensor,
+    crop_cls: torch.Tensor,
     text_pooled: torch.Tensor,
     batch: Batch,
+    cell_lists: list[tuple[int, ...]],
     rng: random.Random,
 ) -> torch.Tensor:
-    """All four contrastive terms from pre-projection features (shared by base and adapter).
+    """The four contrastive terms from pre-projection features (shared by base and adapter).
 
-    ``whole_feats`` is (CLS after ``post_layernorm``, patch tokens after ``post_layernorm``).
+    ``whole_feats`` is (CLS, patch tokens), both after ``post_layernorm``.
     """
     scale = model.logit_scale.exp().clamp(max=100)
     txt = F.normalize(model.text_projection(text_pooled), dim=-1)
     cls, patches = whole_feats
     img = F.normalize(model.visual_projection(cls), dim=-1)
-    crop = F.normalize(model.visual_projection(crop_pooled), dim=-1)
-    pooled, single = _cell_embeddings(model.visual_projection(patches), batch.cell_lists, rng)
+    crop = F.normalize(model.visual_projection(crop_cls), dim=-1)
+    projected = model.visual_projection(patches)
+    rows = torch.arange(len(cell_lists))
+    pooled = F.normalize(
+        torch.stack([projected[b, list(c)].mean(0) for b, c in enumerate(cell_lists)]), dim=-1
+    )
+    single = F.normalize(projected[rows, [rng.choice(c) for c in cell_lists]], dim=-1)
     return (
         soft_contrastive(img, txt, batch.weights_whole, scale)
         + soft_contrastive(crop, txt, batch.weights_crop, scale)
@@ -426,11 +276,31 @@ def batch_loss(
     ) / 4
 
 
+def aux_loss(
+    heads: AuxHeads,
+    whole_feats: tuple[torch.Tensor, torch.Tensor],
+    crop_cls: torch.Tensor,
+    labels: torch.Tensor,
+    kinds_present: torch.Tensor,
+    crop_kinds: torch.Tensor,
+) -> torch.Tensor:
+    """Dense supervision: kind/colour per cell, kinds present per image, kind per crop."""
+    cls, patches = whole_feats
+    kind_logits = heads.cell_kind(patches).flatten(0, 1)
+    colour_logits = heads.cell_colour(patches).flatten(0, 1)
+    return (
+        F.cross_entropy(kind_logits, labels[:, 0].flatten())
+        + F.cross_entropy(colour_logits, labels[:, 1].flatten())
+        + F.binary_cross_entropy_with_logits(heads.kinds(cls), kinds_present)
+        + F.cross_entropy(heads.kinds(crop_cls), crop_kinds)
+    ) / 4
+
+
 def vision_features(model: CLIPModel, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(CLS, patch tokens), both through ``post_layernorm``, before the projection."""
-    hidden = model.vision_model(pixel_values=_normalise(pixels)).last_hidden_state
+    hidden = model.vision_model(pixel_values=normalise(pixels)).last_hidden_state
     normed = model.vision_model.post_layernorm(hidden)
-    return normed[:, 0], normed[:, 1:]
+    return normed[:, 0].float(), normed[:, 1:].float()
 
 
 def text_features(model: CLIPModel, tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
@@ -438,7 +308,19 @@ def text_features(model: CLIPModel, tokenizer: CLIPTokenizer, texts: list[str]) 
     enc = tokenizer(texts, padding=True, truncation=True, max_length=77, return_tensors="pt")
     return model.text_model(
         input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-    ).pooler_output
+    ).pooler_output.float()
+
+
+def _autocast(enabled: bool) -> contextlib.AbstractContextManager:
+    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def _kind_targets(bank: Bank, idx: list[int]) -> torch.Tensor:
+    present = torch.zeros(len(idx), len(KIND_INDEX))
+    for row, i in enumerate(idx):
+        for obj in bank.objects[i]:
+            present[row, KIND_INDEX[obj.kind]] = 1.0
+    return present
 
 
 def train_base(
@@ -450,27 +332,38 @@ def train_base(
     rng: random.Random,
 ) -> float:
     """Train all weights of the base model; returns the mean loss of the last 20 steps."""
+    heads = AuxHeads(cfg.vision_hidden)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = [*model.parameters(), *heads.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(cfg.warmup, cfg.steps))
     recent: list[float] = []
     bar = tqdm(range(cfg.steps), desc="base CLIP", unit="step")
     for _ in bar:
-        batch = sample_batch(whole, crops, cfg.batch, rng)
+        batch = sample_batch(
+            whole, crops, cfg.batch, cfg.crop_batch, rng, cfg.pair_captions, cfg.distractors
+        )
+        texts = [write_caption(caption, rng) for caption in batch.captions]
         pixels = torch.cat([whole.pixels[batch.whole_idx], crops.pixels[batch.crop_idx]])
-        cls, patches = vision_features(model, pixels)
-        n = len(batch.whole_idx)
-        loss = batch_loss(
-            model,
-            (cls[:n], patches[:n]),
+        with _autocast(cfg.bf16):
+            cls, patches = vision_features(model, pixels)
+            text_pooled = text_features(model, tokenizer, texts)
+        n = cfg.batch
+        feats = (cls[:n], patches[:n])
+        crop_kinds = torch.tensor([KIND_INDEX[crops.objects[j][0].kind] for j in batch.crop_idx])
+        loss = contrastive_loss(
+            model, feats, cls[n:], text_pooled, batch, batch.cell_lists(whole), rng
+        ) + cfg.aux_weight * aux_loss(
+            heads,
+            feats,
             cls[n:],
-            text_features(model, tokenizer, batch.texts),
-            batch,
-            rng,
+            whole.labels[batch.whole_idx],
+            _kind_targets(whole, batch.whole_idx),
+            crop_kinds,
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         recent = [*recent[-19:], loss.item()]
@@ -489,73 +382,6 @@ def _warmup_cosine(warmup: int, total: int):
     return factor
 
 
-@torch.no_grad()
-def _frozen_features(model: CLIPModel, bank: Bank) -> tuple[torch.Tensor, torch.Tensor]:
-    cls_parts, patch_parts = [], []
-    for i in range(0, len(bank), 128):
-        cls, patches = vision_features(model, bank.pixels[i : i + 128])
-        cls_parts.append(cls)
-        patch_parts.append(patches)
-    return torch.cat(cls_parts), torch.cat(patch_parts)
-
-
-def train_adapter(
-    model: CLIPModel,
-    tokenizer: CLIPTokenizer,
-    processor: CLIPImageProcessor,
-    seeds: range,
-    cfg: TrainConfig,
-    rng: random.Random,
-):
-    """Train a LoRA on both projections over painterly scenes mixed with plain ones.
-
-    Returns (mean loss of the last 20 steps, the PEFT model).
-    """
-    banks = {}
-    for painterly in (True, False):
-        whole, crops = build_banks(seeds, painterly=painterly, processor=processor, rng=rng)
-        banks[painterly] = (
-            whole,
-            crops,
-            _frozen_features(model, whole),
-            _frozen_features(model, crops)[0],
-        )
-    lora_config = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        target_modules=["text_projection", "visual_projection"],
-        lora_dropout=0.0,
-    )
-    peft_model = get_peft_model(model, lora_config)
-    opt = torch.optim.AdamW(
-        [p for p in peft_model.parameters() if p.requires_grad], lr=cfg.adapter_lr
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(20, cfg.adapter_steps))
-    recent: list[float] = []
-    bar = tqdm(range(cfg.adapter_steps), desc="PaintingCLIP LoRA", unit="step")
-    for _ in bar:
-        painterly = rng.random() >= cfg.adapter_plain_share
-        whole, crops, (cls, patches), crop_cls = banks[painterly]
-        batch = sample_batch(whole, crops, cfg.adapter_batch, rng)
-        with torch.no_grad():
-            text_pooled = text_features(model, tokenizer, batch.texts)
-        loss = batch_loss(
-            model,
-            (cls[batch.whole_idx], patches[batch.whole_idx]),
-            crop_cls[batch.crop_idx],
-            text_pooled,
-            batch,
-            rng,
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        recent = [*recent[-19:], loss.item()]
-        bar.set_postfix(loss=f"{np.mean(recent):.3f}", painterly=int(painterly))
-    return float(np.mean(recent)), peft_model
-
-
 _BASE_CARD = """# ArteFact demo CLIP (not a real CLIP)
 
 A tiny `CLIPModel` trained offline by `python -m apps.demo.training --seed {seed}` on the
@@ -572,12 +398,139 @@ renderings of demo scenes mixed with plain ones. Demo data only.
 """
 
 
-def _write_card(folder: Path, text: str) -> None:
-    (folder / "README.md").write_text(text)
+def save_base(
+    model: CLIPModel,
+    tokenizer: CLIPTokenizer,
+    image_processor: CLIPImageProcessor,
+    folder: Path,
+    seed: int,
+) -> None:
+    """Save a folder that ``CLIPModel``/``CLIPProcessor.from_pretrained`` load like the real one.
+
+    Besides the processor's own files it writes the classic ``vocab.json``/``merges.txt`` and
+    ``preprocessor_config.json`` for loaders that read those.
+    """
+    model.save_pretrained(folder)
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    image_processor.save_pretrained(folder)
+    save_clip_tokenizer(folder, *vocab_and_merges(tokenizer))
+    (folder / "README.md").write_text(_BASE_CARD.format(seed=seed))
+
+
+@dataclass
+class FrozenSet:
+    """One rendering style of the adapter scenes: banks, frozen features, caption pools."""
+
+    whole: Bank
+    crops: Bank
+    cls: torch.Tensor
+    patches: torch.Tensor
+    crop_cls: torch.Tensor
+
+
+@torch.no_grad()
+def _frozen_vision(model: CLIPModel, bank: Bank, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    cls_parts, patch_parts = [], []
+    for i in range(0, len(bank), 128):
+        with _autocast(bf16):
+            cls, patches = vision_features(model, bank.pixels[i : i + 128])
+        cls_parts.append(cls)
+        patch_parts.append(patches)
+    return torch.cat(cls_parts), torch.cat(patch_parts)
+
+
+@torch.no_grad()
+def _caption_pool(
+    model: CLIPModel, tokenizer: CLIPTokenizer, bank: Bank, variants: int, rng: random.Random
+) -> tuple[torch.Tensor, list[list[int]]]:
+    """Frozen text features of ``variants`` fresh captions per (item, object); row offsets."""
+    texts, offsets = [], []
+    for objects, scene in zip(bank.objects, bank.scenes, strict=True):
+        offsets.append([len(texts) + k * variants for k in range(len(objects))])
+        for obj in objects:
+            texts += [object_sentence(obj, scene, rng) for _ in range(variants)]
+    feats = [text_features(model, tokenizer, texts[i : i + 512]) for i in range(0, len(texts), 512)]
+    return torch.cat(feats), offsets
+
+
+def train_adapter(
+    model: CLIPModel,
+    tokenizer: CLIPTokenizer,
+    processor: CLIPImageProcessor,
+    seeds: range,
+    cfg: TrainConfig,
+    rng: random.Random,
+):
+    """Train a LoRA on both projections over painterly scenes mixed with plain ones.
+
+    Returns (mean loss of the last 20 steps, the PEFT model).
+    """
+    variants = 3
+    styles: dict[bool, FrozenSet] = {}
+    for painterly in (True, False):
+        whole, crops = build_banks(seeds, painterly=painterly, processor=processor, rng=rng)
+        cls, patches = _frozen_vision(model, whole, cfg.bf16)
+        styles[painterly] = FrozenSet(
+            whole, crops, cls, patches, _frozen_vision(model, crops, cfg.bf16)[0]
+        )
+    # Both styles show the same scenes, so one caption pool serves both.
+    whole_pool, whole_rows = _caption_pool(model, tokenizer, styles[True].whole, variants, rng)
+    crop_pool, crop_rows = _caption_pool(model, tokenizer, styles[True].crops, variants, rng)
+    with torch.no_grad():
+        distractor_pool = text_features(
+            model, tokenizer, [distractor_sentence(rng) for _ in range(256)]
+        )
+    lora_config = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        target_modules=["text_projection", "visual_projection"],
+        lora_dropout=0.0,
+    )
+    peft_model = get_peft_model(model, lora_config)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.adapter_lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(20, cfg.adapter_steps))
+    recent: list[float] = []
+    bar = tqdm(range(cfg.adapter_steps), desc="PaintingCLIP LoRA", unit="step")
+    for _ in bar:
+        style = styles[rng.random() >= cfg.adapter_plain_share]
+        batch = sample_batch(
+            style.whole,
+            style.crops,
+            cfg.adapter_batch,
+            cfg.adapter_batch,
+            rng,
+            distractors=cfg.distractors,
+        )
+        rows = [
+            whole_rows[i][k] + rng.randrange(variants)
+            for i, k in zip(batch.whole_idx, batch.focal, strict=True)
+        ]
+        crop_text_rows = [crop_rows[j][0] + rng.randrange(variants) for j in batch.crop_idx]
+        noise_rows = [rng.randrange(len(distractor_pool)) for _ in range(cfg.distractors)]
+        text_pooled = torch.cat(
+            [whole_pool[rows], crop_pool[crop_text_rows], distractor_pool[noise_rows]]
+        )
+        loss = contrastive_loss(
+            model,
+            (style.cls[batch.whole_idx], style.patches[batch.whole_idx]),
+            style.crop_cls[batch.crop_idx],
+            text_pooled,
+            batch,
+            batch.cell_lists(style.whole),
+            rng,
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        recent = [*recent[-19:], loss.item()]
+        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+    return float(np.mean(recent)), peft_model
 
 
 def _point_adapter_at_base(lora_dir: Path) -> None:
-    """Record the sibling base folder in the adapter config instead of a temporary path."""
+    """Record the sibling base folder in the adapter config instead of an empty path."""
     path = lora_dir / "adapter_config.json"
     config = json.loads(path.read_text())
     config["base_model_name_or_path"] = "apps/demo/weights/clip"
@@ -594,11 +547,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke-test config")
     args = parser.parse_args(argv)
     cfg = TINY if args.tiny else TrainConfig()
-    overrides = {
-        "steps": args.steps,
-        "scenes": args.scenes,
-        "adapter_steps": args.adapter_steps,
-    }
+    overrides = {"steps": args.steps, "scenes": args.scenes, "adapter_steps": args.adapter_steps}
     cfg = TrainConfig(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v is not None}})
     report = train_demo_model(seed=args.seed, out_dir=args.out, config=cfg)
     print(json.dumps(report, indent=2))
