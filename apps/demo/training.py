@@ -69,13 +69,14 @@ class TrainConfig:
     projection_dim: int = 128
     bpe_vocab: int = 1024
     scenes: int = 2500
-    steps: int = 500
+    steps: int = 600
     batch: int = 64
-    crop_batch: int = 32
+    crop_batch: int = 48
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup: int = 30
-    aux_weight: float = 0.5
+    aux_weight: float = 1.0
+    pointing_weight: float = 0.5
     pair_captions: int = 16
     distractors: int = 32
     bf16: bool = True
@@ -83,7 +84,8 @@ class TrainConfig:
     adapter_steps: int = 600
     adapter_batch: int = 128
     adapter_lr: float = 3e-3
-    adapter_plain_share: float = 0.3
+    adapter_plain_share: float = 0.4
+    adapter_keep_weight: float = 10.0
     lora_r: int = 16
     lora_alpha: int = 32
     threads: int = 2
@@ -296,6 +298,75 @@ def aux_loss(
     ) / 4
 
 
+class LastBlockCapture(contextlib.AbstractContextManager):
+    """Records, with gradients, what Grad-ECLIP reads at the last vision block: queries, keys,
+    values and the attention output before ``out_proj`` (the engine hooks the same modules)."""
+
+    def __init__(self, model: CLIPModel) -> None:
+        self.attention = model.vision_model.encoder.layers[-1].self_attn
+        self.tensors: dict[str, torch.Tensor] = {}
+        self._handles: list = []
+
+    def __enter__(self) -> LastBlockCapture:
+        def record(name: str):
+            def hook(module, args, output):
+                self.tensors[name] = output
+
+            return hook
+
+        def record_input(module, args):
+            self.tensors["attn_output"] = args[0]
+
+        att = self.attention
+        self._handles = [
+            att.q_proj.register_forward_hook(record("q")),
+            att.k_proj.register_forward_hook(record("k")),
+            att.v_proj.register_forward_hook(record("v")),
+            att.out_proj.register_forward_pre_hook(record_input),
+        ]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def pointing_loss(
+    model: CLIPModel,
+    capture: LastBlockCapture,
+    cls: torch.Tensor,
+    text_pooled: torch.Tensor,
+    cell_lists: list[tuple[int, ...]],
+) -> torch.Tensor:
+    """Make the Grad-ECLIP map of each focal caption put its mass on the focal object's cells.
+
+    The map is computed exactly as the engine does (gradient of the image-text cosine at the
+    class token's attention output, times patch values, times the min-max "loosened" query-key
+    cosine per head, ReLU), but differentiably (``create_graph``), and the loss is the negative
+    log of the share of the map inside the object's cells.
+    """
+    n = len(cell_lists)
+    heads = capture.attention.num_heads
+    txt = F.normalize(model.text_projection(text_pooled[:n]), dim=-1).detach()
+    img = F.normalize(model.visual_projection(cls[:n]), dim=-1)
+    similarity = (img * txt).sum(-1)
+    attn_output = capture.tensors["attn_output"]
+    (grad,) = torch.autograd.grad(similarity.sum(), attn_output, create_graph=True)
+    grad = grad[:n, 0].float().unflatten(-1, (heads, -1))
+    values = capture.tensors["v"][:n, 1:].float().unflatten(-1, (heads, -1))
+    query = capture.tensors["q"][:n, :1].float().unflatten(-1, (heads, -1))
+    keys = capture.tensors["k"][:n, 1:].float().unflatten(-1, (heads, -1))
+    cosine = F.cosine_similarity(query, keys, dim=-1)
+    low, high = cosine.amin(1, keepdim=True), cosine.amax(1, keepdim=True)
+    loosened = (cosine - low) / (high - low).clamp_min(1e-6)
+    heat = torch.relu((loosened * (grad[:, None] * values).sum(-1)).sum(-1))
+    mask = torch.zeros_like(heat)
+    for b, cells in enumerate(cell_lists):
+        mask[b, list(cells)] = 1.0
+    share = (heat * mask).sum(1) / (heat.sum(1) + 1e-6)
+    return -torch.log(share + 1e-3).mean()
+
+
 def vision_features(model: CLIPModel, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(CLS, patch tokens), both through ``post_layernorm``, before the projection."""
     hidden = model.vision_model(pixel_values=normalise(pixels)).last_hidden_state
@@ -345,15 +416,16 @@ def train_base(
         )
         texts = [write_caption(caption, rng) for caption in batch.captions]
         pixels = torch.cat([whole.pixels[batch.whole_idx], crops.pixels[batch.crop_idx]])
-        with _autocast(cfg.bf16):
+        with _autocast(cfg.bf16), LastBlockCapture(model) as capture:
             cls, patches = vision_features(model, pixels)
             text_pooled = text_features(model, tokenizer, texts)
         n = cfg.batch
         feats = (cls[:n], patches[:n])
+        cells = batch.cell_lists(whole)
         crop_kinds = torch.tensor([KIND_INDEX[crops.objects[j][0].kind] for j in batch.crop_idx])
-        loss = contrastive_loss(
-            model, feats, cls[n:], text_pooled, batch, batch.cell_lists(whole), rng
-        ) + cfg.aux_weight * aux_loss(
+        loss = contrastive_loss(model, feats, cls[n:], text_pooled, batch, cells, rng)
+        loss = loss + cfg.pointing_weight * pointing_loss(model, capture, cls, text_pooled, cells)
+        loss = loss + cfg.aux_weight * aux_loss(
             heads,
             feats,
             cls[n:],
@@ -463,6 +535,8 @@ def train_adapter(
 ):
     """Train a LoRA on both projections over painterly scenes mixed with plain ones.
 
+    Besides the contrastive terms, a "keep" term holds the adapted embeddings of plain images
+    and of all captions close to the base model's, so plain-scene retrieval does not suffer.
     Returns (mean loss of the last 20 steps, the PEFT model).
     """
     variants = 3
@@ -493,7 +567,8 @@ def train_adapter(
     recent: list[float] = []
     bar = tqdm(range(cfg.adapter_steps), desc="PaintingCLIP LoRA", unit="step")
     for _ in bar:
-        style = styles[rng.random() >= cfg.adapter_plain_share]
+        painterly = rng.random() >= cfg.adapter_plain_share
+        style = styles[painterly]
         batch = sample_batch(
             style.whole,
             style.crops,
@@ -520,6 +595,10 @@ def train_adapter(
             batch.cell_lists(style.whole),
             rng,
         )
+        keep = _drift(model.text_projection, text_pooled)
+        if not painterly:
+            keep = keep + _drift(model.visual_projection, style.cls[batch.whole_idx])
+        loss = loss + cfg.adapter_keep_weight * keep
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -527,6 +606,14 @@ def train_adapter(
         recent = [*recent[-19:], loss.item()]
         bar.set_postfix(loss=f"{np.mean(recent):.3f}")
     return float(np.mean(recent)), peft_model
+
+
+def _drift(projection: torch.nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """Mean cosine distance between a LoRA-wrapped projection's output and its base layer's."""
+    adapted = F.normalize(projection(features), dim=-1)
+    with torch.no_grad():
+        base = F.normalize(projection.base_layer(features), dim=-1)
+    return (1 - (adapted * base).sum(-1)).mean()
 
 
 def _point_adapter_at_base(lora_dir: Path) -> None:
