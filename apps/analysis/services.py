@@ -32,7 +32,12 @@ from apps.analysis.models import (
 from apps.analysis.registry import get_registry
 from apps.analysis.uploads import InvalidImage, validate_image
 from apps.corpus.models import Creator, Sentence, Topic
-from apps.corpus.selectors import SentenceHit, model_keys, search_sentences
+from apps.corpus.selectors import (
+    SentenceHit,
+    model_keys,
+    search_sentences,
+    stored_embeddings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -364,24 +369,30 @@ def request_heatmaps(analysis: Analysis, sentence_ids: Sequence[str]) -> str:
 
 
 def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[str]) -> int:
-    """The worker's part: one forward and one backward pass for all the sentences."""
+    """The worker's part: one forward and one backward pass for all the sentences.
+
+    The sentences' stored embeddings stand in for their text when every one has a vector of
+    the model's size: that skips the text encoder, which costs more than the vision side for
+    a handful of sentences.
+    """
     from apps import engine
 
     analysis = Analysis.objects.get(pk=analysis_id)
     texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
     ordered = [sentence_id for sentence_id in sentence_ids if sentence_id in texts]
+    registry = get_registry()
+    vectors = stored_embeddings(model_key, ordered)
+    dim = registry.get(model_key).embed_dim
+    if len(vectors) == len(ordered) and all(len(v) == dim for v in vectors.values()):
+        queries: list[str] | np.ndarray = np.stack([vectors[s] for s in ordered])
+    else:
+        queries = [texts[sentence_id] for sentence_id in ordered]
     with analysis.image.open("rb") as stored:
         image = Image.open(stored)
         image.load()
     if analysis.crop:
         image = image.crop(tuple(analysis.crop))
-    maps = engine.gradeclip_maps(
-        image,
-        [texts[sentence_id] for sentence_id in ordered],
-        model_key,
-        keep_aspect=True,
-        registry=get_registry(),
-    )
+    maps = engine.gradeclip_maps(image, queries, model_key, keep_aspect=True, registry=registry)
     for sentence_id, heat in zip(ordered, maps, strict=True):
         Heatmap.objects.update_or_create(
             analysis=analysis,

@@ -98,6 +98,14 @@ def embedding_dimension(model_key: str) -> int | None:
     return row[0] if row else None
 
 
+def stored_embeddings(model_key: str, sentence_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """The stored vectors (float32) of those sentences under `model_key` that have one."""
+    rows = SentenceEmbedding.objects.filter(
+        model=model_key, sentence_id__in=list(sentence_ids)
+    ).values_list("sentence_id", "embedding")
+    return {sentence_id: np.asarray(vector, np.float32) for sentence_id, vector in rows}
+
+
 def embedding_counts() -> dict[str, int]:
     """Number of stored vectors per model key."""
     counts = SentenceEmbedding.objects.values_list("model").annotate(n=Count("*")).order_by()

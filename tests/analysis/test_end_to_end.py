@@ -19,7 +19,7 @@ from apps import engine
 from apps.analysis import registry as analysis_registry
 from apps.analysis.jobs import ABANDONED
 from apps.analysis.models import Analysis, AnalysisEmbedding, Heatmap
-from apps.corpus.models import Work
+from apps.corpus.models import Sentence, Work
 from apps.corpus.selectors import search_sentences
 from tests.analysis.conftest import painting_bytes
 
@@ -198,6 +198,20 @@ def test_heatmaps_for_several_sentences_in_one_job(api, corpus, workers):
     values = np.array(raw["values"])
     assert values.shape == (raw["rows"], raw["cols"])
     assert 0.0 <= values.min() <= values.max() <= 1.0
+
+    # The worker explains the sentences' stored half-precision embeddings (no text encoder);
+    # its maps match those computed from the text to rounding.
+    analysis = Analysis.objects.get(pk=analysis_id)
+    with analysis.image.open("rb") as stored:
+        image = Image.open(stored)
+        image.load()
+    texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
+    from_text = engine.gradeclip_maps(
+        image, [texts[s] for s in sentence_ids], analysis.model_key, keep_aspect=True
+    )
+    for sentence_id, expected in zip(sentence_ids, from_text, strict=True):
+        heatmap = Heatmap.objects.get(analysis_id=analysis_id, sentence_id=sentence_id)
+        np.testing.assert_allclose(heatmap.array(), expected, atol=0.02)
 
 
 @pytest.mark.parametrize(
