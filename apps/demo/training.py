@@ -68,8 +68,8 @@ class TrainConfig:
     text_heads: int = 4
     projection_dim: int = 128
     bpe_vocab: int = 1024
-    scenes: int = 2500
-    steps: int = 600
+    scenes: int = 3500
+    steps: int = 1100
     batch: int = 64
     crop_batch: int = 48
     lr: float = 2e-3
@@ -81,11 +81,11 @@ class TrainConfig:
     distractors: int = 32
     bf16: bool = True
     adapter_scenes: int = 800
-    adapter_steps: int = 600
+    adapter_steps: int = 1500
     adapter_batch: int = 128
     adapter_lr: float = 3e-3
-    adapter_plain_share: float = 0.4
-    adapter_keep_weight: float = 10.0
+    adapter_plain_share: float = 0.25
+    adapter_keep_weight: float = 3.0
     lora_r: int = 16
     lora_alpha: int = 32
     threads: int = 2
@@ -137,10 +137,7 @@ def train_demo_model(
     rng = random.Random(seed)
     started = time.perf_counter()
 
-    first = _first_seed(seed, cfg.scenes + cfg.adapter_scenes)
-    base_seeds = range(first, first + cfg.scenes)
-    adapter_seeds = range(base_seeds.stop, base_seeds.stop + cfg.adapter_scenes)
-
+    base_seeds = _seed_ranges(seed, cfg)[0]
     tokenizer = build_tokenizer(base_seeds, cfg.bpe_vocab)
     image_processor = CLIPImageProcessor()
     model = build_model(cfg, tokenizer)
@@ -149,34 +146,74 @@ def train_demo_model(
     data_s = time.perf_counter() - started
     base_loss = train_base(model, tokenizer, whole, crops, cfg, rng)
     base_s = time.perf_counter() - started
-    parameters = sum(p.numel() for p in model.parameters())
     save_base(model, tokenizer, image_processor, out / "clip", seed)
-
-    t0 = time.perf_counter()
-    adapter_loss, lora = train_adapter(model, tokenizer, image_processor, adapter_seeds, cfg, rng)
-    adapter_s = time.perf_counter() - t0
-    lora_dir = out / "paintingclip-lora"
-    lora.save_pretrained(lora_dir)
-    _point_adapter_at_base(lora_dir)
-    (lora_dir / "README.md").write_text(_ADAPTER_CARD.format(seed=seed))
 
     report = {
         "seed": seed,
         "config": asdict(cfg),
         "base_seeds": [base_seeds.start, base_seeds.stop],
-        "adapter_seeds": [adapter_seeds.start, adapter_seeds.stop],
-        "parameters": parameters,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "base_loss": round(base_loss, 4),
-        "adapter_loss": round(adapter_loss, 4),
         "data_seconds": round(data_s, 1),
         "base_seconds": round(base_s, 1),
-        "adapter_seconds": round(adapter_s, 1),
-        "total_seconds": round(time.perf_counter() - started, 1),
         "torch_threads": cfg.threads,
     }
+    report |= train_demo_adapter(seed, out, cfg)
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
     (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def train_demo_adapter(
+    seed: int = 0, out_dir: Path | str = "apps/demo/weights", config: TrainConfig | None = None
+) -> dict:
+    """Train the "PaintingCLIP" LoRA on the base saved in ``out_dir/clip``.
+
+    It draws from its own random state (seeded by ``seed``), not from what base training left,
+    so re-running it alone (``--adapter-only``) gives the adapter a full run would give.
+    Returns the adapter's part of the training report.
+    """
+    cfg = config or TrainConfig()
+    out = Path(out_dir)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(seed + 1)
+    rng = random.Random(seed + 1)
+    started = time.perf_counter()
+    base = out / "clip"
+    model = CLIPModel.from_pretrained(base).eval()
+    tokenizer = CLIPTokenizer.from_pretrained(base)
+    image_processor = CLIPImageProcessor.from_pretrained(base)
+    adapter_seeds = _seed_ranges(seed, cfg)[1]
+    adapter_loss, lora = train_adapter(model, tokenizer, image_processor, adapter_seeds, cfg, rng)
+    lora_dir = out / "paintingclip-lora"
+    lora.save_pretrained(lora_dir)
+    _point_adapter_at_base(lora_dir)
+    (lora_dir / "README.md").write_text(_ADAPTER_CARD.format(seed=seed))
+    return {
+        "adapter_seeds": [adapter_seeds.start, adapter_seeds.stop],
+        "adapter_loss": round(adapter_loss, 4),
+        "adapter_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def update_adapter_report(out_dir: Path | str, cfg: TrainConfig, part: dict) -> dict:
+    """After an adapter-only run: put its figures and settings into ``training_report.json``."""
+    path = Path(out_dir) / "training_report.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    report |= part
+    report["config"] = report.get("config", {}) | {
+        name: value for name, value in asdict(cfg).items() if name.startswith(("adapter_", "lora_"))
+    }
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _seed_ranges(seed: int, cfg: TrainConfig) -> tuple[range, range]:
+    """Contiguous blocks of training seeds for the base model and for the adapter."""
+    first = _first_seed(seed, cfg.scenes + cfg.adapter_scenes)
+    base = range(first, first + cfg.scenes)
+    return base, range(base.stop, base.stop + cfg.adapter_scenes)
 
 
 def _first_seed(seed: int, count: int) -> int:
@@ -632,11 +669,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=int, help="base training scenes (default: config)")
     parser.add_argument("--adapter-steps", type=int, help="adapter steps (default: config)")
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke-test config")
+    parser.add_argument(
+        "--adapter-only",
+        action="store_true",
+        help="train only the LoRA, on the base model already in --out/clip",
+    )
     args = parser.parse_args(argv)
     cfg = TINY if args.tiny else TrainConfig()
     overrides = {"steps": args.steps, "scenes": args.scenes, "adapter_steps": args.adapter_steps}
     cfg = TrainConfig(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v is not None}})
-    report = train_demo_model(seed=args.seed, out_dir=args.out, config=cfg)
+    if args.adapter_only:
+        part = train_demo_adapter(seed=args.seed, out_dir=args.out, config=cfg)
+        report = update_adapter_report(args.out, cfg, part)
+    else:
+        report = train_demo_model(seed=args.seed, out_dir=args.out, config=cfg)
     print(json.dumps(report, indent=2))
 
 

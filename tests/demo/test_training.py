@@ -2,14 +2,16 @@
 
 import json
 import random
+import shutil
 
 import pytest
 import torch
 from peft import PeftModel
+from safetensors.torch import load_file
 from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
 from apps.demo.data import KIND_INDEX, build_banks, sample_batch
-from apps.demo.training import TINY, soft_contrastive, train_demo_model
+from apps.demo.training import TINY, soft_contrastive, train_demo_adapter, train_demo_model
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,19 @@ def test_adapter_loads_with_peft_and_changes_only_projections(trained):
         hidden_after = adapted.text_model(**inputs).pooler_output
     assert torch.equal(hidden, hidden_after)
     assert not torch.allclose(before, after)
+
+
+def test_the_adapter_alone_retrains_to_what_the_full_run_wrote(trained, tmp_path):
+    out, report = trained
+    shutil.copytree(out / "clip", tmp_path / "clip")
+
+    again = train_demo_adapter(seed=3, out_dir=tmp_path, config=TINY)
+
+    assert again["adapter_seeds"] == report["adapter_seeds"]
+    first = load_file(out / "paintingclip-lora" / "adapter_model.safetensors")
+    second = load_file(tmp_path / "paintingclip-lora" / "adapter_model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)
 
 
 def test_soft_contrastive_prefers_matching_pairs():
