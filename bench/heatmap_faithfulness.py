@@ -12,17 +12,21 @@ P + 1 images of a curve go through the model in one batch.
 
 A model with random weights makes this meaningless, so the model is `--model-dir` (a CLIP
 folder), by default the demo CLIP from apps/demo once built. Pairs come from `--pairs`, a JSON
-Lines file of {"image": path, "text": sentence} (e.g. held-out demo scenes with their
-captions), or else the paintings in ../shared/artworks, each with the corpus-sample sentences
-the model ranks highest for it.
+Lines file of {"image": path, "text": sentence}; or `--demo-scenes N`, N held-out demo scenes,
+each with a grammar sentence about each of up to `--texts` of its objects; or else the
+paintings in ../shared/artworks, each with the corpus-sample sentences the model ranks highest
+for it.
 
     python -m bench.heatmap_faithfulness --model-dir apps/demo/weights/clip --images 5 --texts 3
+    python -m bench.heatmap_faithfulness --demo-scenes 100 --texts 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -38,8 +42,30 @@ from bench.common import artwork_paths, corpus_sentences
 MODEL_KEY = "model"
 
 
+def demo_pairs(count: int, texts: int, folder: Path) -> dict[Path, list[str]]:
+    """Held-out demo scenes saved under `folder`, each with a sentence per object (up to
+    `texts`), written by the corpus grammar from the scene's ground truth."""
+    from apps.demo.grammar import object_sentence
+    from apps.demo.scenes import HELD_OUT_START, make_scene
+
+    rng = random.Random(0)
+    pairs = {}
+    for seed in range(HELD_OUT_START + 20_000, HELD_OUT_START + 20_000 + count):
+        image, scene = make_scene(seed)
+        if not scene.objects:
+            continue
+        facts = scene.facts()
+        path = folder / f"scene-{seed}.png"
+        image.save(path)
+        pairs[path] = [object_sentence(obj, facts, rng) for obj in facts.objects[:texts]]
+    return pairs
+
+
 def load_pairs(args: argparse.Namespace, registry: engine.ModelRegistry) -> dict[Path, list[str]]:
-    """{image path: sentences}: from --pairs, else paintings x their best corpus sentences."""
+    """{image path: sentences}: from --pairs or --demo-scenes, else paintings x their best
+    corpus sentences."""
+    if args.demo_scenes:
+        return demo_pairs(args.demo_scenes, args.texts, Path(tempfile.mkdtemp(prefix="scenes-")))
     if args.pairs:
         pairs: dict[Path, list[str]] = defaultdict(list)
         for line in Path(args.pairs).read_text(encoding="utf-8").splitlines():
@@ -108,6 +134,7 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=default_model)
     parser.add_argument("--adapter-dir", type=Path, help="a LoRA adapter for the model")
     parser.add_argument("--pairs", type=Path, help='JSON Lines of {"image": ..., "text": ...}')
+    parser.add_argument("--demo-scenes", type=int, help="use N held-out demo scenes as pairs")
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--texts", type=int, default=3, help="sentences per painting")
     parser.add_argument("--pool", type=int, default=2000, help="corpus sentences to rank")

@@ -11,7 +11,9 @@ sentence describes (``grammar.kinds_in``), so each product feature can be scored
   processor's centre crop are skipped), whether a sentence naming its kind is in the top 10;
 * pointing game: for each object covering at least one cell centre, the corpus sentence that
   names only its kind and ranks highest for the image is explained with Grad-ECLIP; a hit when
-  the centre of the map's maximal cell lies inside the object's bounding box;
+  the centre of the map's maximal cell lies inside the object's bounding box. The same game is
+  scored for the engine's baselines (the upstream ArteFact variant, class-token attention,
+  random maps) as ``pointing_<method>``;
 * adapter: whole-image precision@10 with ``clip`` and ``paintingclip`` on the plain and on the
   painterly rendering of the same scenes.
 
@@ -37,8 +39,9 @@ from apps.engine import (
     cell_box,
     embed_crop,
     embed_texts_multi,
-    gradeclip_maps,
+    explanation_maps,
 )
+from apps.engine.gradeclip import METHODS
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 MODEL_KEYS = ("clip", "paintingclip")
@@ -123,6 +126,7 @@ def evaluate(
             "region_top5",
             "cell_top10",
             "pointing",
+            *(f"pointing_{method}" for method in METHODS if method != "gradeclip"),
             "p10_plain_paintingclip",
             "p10_painterly_clip",
             "p10_painterly_paintingclip",
@@ -145,8 +149,12 @@ def evaluate(
                 ranked_cell = index.top(analysis.cells[cell], "clip", 10)
                 tallies["cell_top10"].add(index.names(ranked_cell, obj.kind))
         if pointing:
-            for hit in _pointing(image, scene, index, analysis.embedding, registry, preprocess):
-                tallies["pointing"].add(hit)
+            for method in METHODS:
+                name = "pointing" if method == "gradeclip" else f"pointing_{method}"
+                for hit in _pointing(
+                    image, scene, index, analysis.embedding, registry, preprocess, method
+                ):
+                    tallies[name].add(hit)
         if not adapter:
             continue
         painterly = render_painterly(scene)
@@ -163,8 +171,10 @@ def evaluate(
     return result
 
 
-def _pointing(image, scene: Scene, index: CorpusIndex, embedding, registry, preprocess):
-    """Pointing-game hits (bool) for the scene's objects that cover at least one cell."""
+def _pointing(
+    image, scene: Scene, index: CorpusIndex, embedding, registry, preprocess, method: str
+):
+    """Pointing-game hits (bool) of `method`'s maps for the objects covering at least one cell."""
     objects = [
         o for o in scene.objects if cells_inside(to_model_box(o.box, scene.width, scene.height))
     ]
@@ -175,7 +185,7 @@ def _pointing(image, scene: Scene, index: CorpusIndex, embedding, registry, prep
     for obj in objects:
         own = [i for i, kinds in enumerate(index.kinds) if kinds == {obj.kind}]
         texts.append(index.sentences[max(own, key=lambda i: scores[i])])
-    maps = gradeclip_maps(image, texts, "clip", registry=registry)
+    maps = explanation_maps(image, texts, "clip", method=method, seed=scene.seed, registry=registry)
     hits = []
     for obj, heat in zip(objects, maps, strict=True):
         row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
