@@ -34,6 +34,14 @@ def _manage(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], cwd=BASE_DIR)
 
 
+def _demo_user_exists() -> bool:
+    check = (
+        "from apps.demo.services import demo_user_exists; "
+        "raise SystemExit(0 if demo_user_exists() else 1)"
+    )
+    return _manage("shell", "--verbosity", "0", "--command", check).returncode == 0
+
+
 def _spawn(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
         args, cwd=BASE_DIR, preexec_fn=_die_with_parent, process_group=0, env=os.environ.copy()
@@ -138,10 +146,11 @@ class Stack:
             if status != 0 or self.stopping:
                 return status
             self.start_children()
+            login = " (demo login: demo / demo)" if _demo_user_exists() else ""
             if _wait_for_port(self.host, self.port, timeout=60):
                 print(
-                    f"\nArteFact is running at http://{self.host}:{self.port}/ "
-                    "(demo login: demo / demo). Press Ctrl-C to stop.\n",
+                    f"\nArteFact is running at http://{self.host}:{self.port}/{login}. "
+                    "Press Ctrl-C to stop.\n",
                     flush=True,
                 )
             self.supervise()

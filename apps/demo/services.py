@@ -32,6 +32,10 @@ def database_is_empty() -> bool:
     return not Work.objects.exists()
 
 
+def demo_user_exists() -> bool:
+    return get_user_model().objects.filter(username=DEMO_USERNAME).exists()
+
+
 def ensure_demo_user() -> None:
     user, created = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
     if created:

@@ -1,5 +1,6 @@
 """`make run`'s supervisor: serves, and leaves nothing behind however it is stopped."""
 
+import contextlib
 import json
 import os
 import signal
@@ -99,8 +100,32 @@ class RunningStack:
         raise AssertionError(f"no child process running {marker}")
 
 
-def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_path, tiny_models):
-    stack = RunningStack(tmp_path, tiny_models.settings)
+@pytest.fixture
+def start_stack(tmp_path, tiny_models):
+    """Starts stacks on tmp_path; whatever a failing test leaves running is stopped after it."""
+    started: list[RunningStack] = []
+
+    def start() -> RunningStack:
+        stack = RunningStack(tmp_path, tiny_models.settings)
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        if stack.process.poll() is None:
+            stack.process.send_signal(signal.SIGINT)
+            try:
+                stack.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                stack.process.kill()
+                stack.process.wait()
+    for process in processes_using(tmp_path):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
+def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_path, start_stack):
+    stack = start_stack()
     body = stack.wait_healthy()
 
     assert body["database"]["ok"]
@@ -117,19 +142,22 @@ def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_pa
 
 
 def test_a_stack_killed_outright_leaves_nothing_and_the_next_run_reuses_the_data(
-    tmp_path, tiny_models
+    tmp_path, start_stack
 ):
-    first = RunningStack(tmp_path, tiny_models.settings)
+    first = start_stack()
     first.wait_healthy()
     first.process.send_signal(signal.SIGKILL)
     first.process.wait()
 
     wait_until(lambda: not processes_using(tmp_path), 60, "the watchdog to stop the servers")
 
-    second = RunningStack(tmp_path, tiny_models.settings)
+    second = start_stack()
     second.wait_healthy()
     second.process.send_signal(signal.SIGINT)
 
     assert second.process.wait(timeout=60) == 0
-    assert "Stopped." in second.process.stdout.read()
+    output = second.process.stdout.read()
+    assert "Stopped." in output
+    assert "ArteFact is running at" in output
+    assert "demo login" not in output, "no demo world was loaded, so there is no demo login"
     wait_until(lambda: not processes_using(tmp_path), 30, "every process of the stack to exit")
