@@ -13,6 +13,8 @@ import django_rq
 import pytest
 import torch
 from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 from transformers import CLIPModel
 
 from apps.analysis import registry as analysis_registry
@@ -131,6 +133,16 @@ def workers(tiny_models, media, settings, redis_connection):
     pool = Workers(tiny_models, media, settings.REDIS_URL)
     yield pool
     pool.stop()
+
+
+@pytest.fixture
+def api(django_user_model) -> APIClient:
+    """An API client authenticated with a token of a fresh researcher account."""
+    user = django_user_model.objects.create_user("researcher", password="a-long-passphrase-42")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.user = user
+    return client
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from apps import engine
 from apps.corpus import services as corpus_services
@@ -34,15 +32,6 @@ def corpus(tmp_path, models) -> list[str]:
     for key, matrix in vectors.items():
         corpus_services.store_embeddings(key, ids, matrix)
     return ids
-
-
-@pytest.fixture
-def api(django_user_model) -> APIClient:
-    user = django_user_model.objects.create_user("researcher", password="a-long-passphrase-42")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    client.user = user
-    return client
 
 
 def painting_bytes(width: int = 300, height: int = 200, image_format: str = "JPEG") -> bytes:

@@ -1,0 +1,118 @@
+"""The shipped demo world end to end: `load_demo`, then an upload of a held-out scene through
+the API and a real worker, a cell click and a heatmap, with the committed demo weights.
+
+The answers are checked against the scene generator's ground truth, with margins below what
+`bench/demo_quality.py` measures over 200 scenes (a handful of scenes is noisier).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from apps.analysis import registry as analysis_registry
+from apps.demo.geometry import cells_inside, to_model_box
+from apps.demo.grammar import kinds_in
+from apps.demo.quality import WEIGHTS
+from apps.demo.scenes import HELD_OUT_START, make_scene
+from apps.engine import registry as engine_registry
+from tests.conftest import Workers
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (WEIGHTS / "clip" / "model.safetensors").is_file(),
+        reason="the demo weights are not committed yet (train them: manage.py train_demo_model)",
+    ),
+]
+
+SEEDS = range(HELD_OUT_START + 900, HELD_OUT_START + 904)
+
+
+class DemoModels:
+    """The model settings `make run` uses by default: both keys on the committed demo weights."""
+
+    settings = {
+        "CLIP_BASE_MODEL": str(WEIGHTS / "clip"),
+        "CLIP_ADAPTER": "",
+        "PAINTINGCLIP_BASE_MODEL": str(WEIGHTS / "clip"),
+        "PAINTINGCLIP_ADAPTER": str(WEIGHTS / "paintingclip-lora"),
+        "MODEL_DEVICE": "cpu",
+        "MODEL_DTYPE": "fp32",
+    }
+
+
+@pytest.fixture
+def demo_world(settings, media, redis_connection, monkeypatch):
+    settings.MODEL_SETTINGS = DemoModels.settings
+    monkeypatch.setattr(analysis_registry, "_registry", None)
+    monkeypatch.setattr(engine_registry, "_default_registry", None)
+    call_command("load_demo")
+    pool = Workers(DemoModels(), media, settings.REDIS_URL)
+    yield pool
+    pool.stop()
+
+
+def analyse(api, seed: int, workers: Workers) -> tuple[dict, object]:
+    image, scene = make_scene(seed)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = f"scene-{seed}.png"
+    response = api.post("/api/v1/analyses", {"image": buffer, "model": "clip"}, format="multipart")
+    assert response.status_code == 202, response.json()
+    assert workers.burst().returncode == 0
+    body = api.get(f"/api/v1/analyses/{response.json()['id']}").json()
+    assert body["status"] == "done", body
+    return body, scene
+
+
+def describes_only(text: str, present: set[str]) -> bool:
+    named = kinds_in(text)
+    return bool(named) and named <= present
+
+
+def test_demo_world_answers_about_what_is_in_the_picture(api, demo_world):
+    precisions, cell_hits, pointing = [], [], []
+    for seed in SEEDS:
+        body, scene = analyse(api, seed, demo_world)
+        top = body["results"][:10]
+        precisions.append(np.mean([describes_only(hit["text"], scene.kinds()) for hit in top]))
+
+        for obj in scene.objects:
+            cells = cells_inside(to_model_box(obj.box, scene.width, scene.height))
+            if not cells:
+                continue
+            row, col = divmod(cells[len(cells) // 2], 7)
+            hits = api.get(f"/api/v1/analyses/{body['id']}/cells/{row}/{col}?k=10").json()
+            cell_hits.append(any(obj.kind in kinds_in(hit["text"]) for hit in hits))
+
+            about = [hit for hit in body["results"] if kinds_in(hit["text"]) == {obj.kind}]
+            if not about:
+                continue
+            sentence_id = about[0]["sentence_id"]
+            queued = api.post(
+                f"/api/v1/analyses/{body['id']}/heatmaps",
+                {"sentence_ids": [sentence_id]},
+                format="json",
+            )
+            assert queued.status_code == 202, queued.json()
+            assert demo_world.burst().returncode == 0
+            raw = api.get(f"/api/v1/analyses/{body['id']}/heatmaps/{sentence_id}.json").json()
+            values = np.array(raw["values"])
+            row, col = np.unravel_index(int(values.argmax()), values.shape)
+            # The stored map covers the whole image (keep_aspect): cell -> pixel centre.
+            cx = (col + 0.5) * scene.width / values.shape[1]
+            cy = (row + 0.5) * scene.height / values.shape[0]
+            x0, y0, x1, y1 = obj.box
+            pointing.append(x0 <= cx <= x1 and y0 <= cy <= y1)
+
+    assert np.mean(precisions) >= 0.6, precisions
+    assert cell_hits
+    assert np.mean(cell_hits) >= 0.4, cell_hits
+    assert pointing
+    assert np.mean(pointing) >= 0.4, pointing
