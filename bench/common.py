@@ -10,6 +10,8 @@ letters and make every sentence hit the 77-token limit).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import resource
 import threading
@@ -167,3 +169,15 @@ def clock(device: str) -> float:
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter()
+
+
+def finish_report(report: dict, out: Path | None) -> None:
+    """Add the process's peak RSS and the load average, print the report as JSON and, with
+    `out`, save it there too."""
+    report["peak_rss_mb"] = round(process_peak_rss_mb())
+    report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)

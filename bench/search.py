@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -45,6 +43,8 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "artefact_site.settings")
+
+from bench.common import finish_report  # noqa: E402
 
 BENCH_DB = "artefact_bench"
 DIM = 512
@@ -186,8 +186,11 @@ def drop_bench_database() -> None:
     admin.close()
 
 
-def load(data: dict) -> dict:
-    """Works, creators, topics, sentences and vectors through the project's COPY code."""
+def load(data: dict, texts: list[str] | None = None) -> dict:
+    """Works, creators, topics, sentences and vectors through the project's COPY code.
+
+    Sentence i gets ``texts[i % len(texts)]`` as its text, or a placeholder without ``texts``.
+    """
     from django.db import connection, transaction
 
     from apps.corpus.importers.copy import copy_rows, halfvec_payloads
@@ -218,6 +221,10 @@ def load(data: dict) -> dict:
     ids = sentence_ids(data)
     work_of_row = data["work_of_row"]
     positions = row_positions(data)
+
+    def text_of(i: int) -> str:
+        return texts[i % len(texts)] if texts else f"sentence {i}"
+
     with transaction.atomic(), connection.cursor() as cursor:
         copy_rows(
             cursor,
@@ -230,7 +237,7 @@ def load(data: dict) -> dict:
                 ("published", "bool"),
             ],
             (
-                (ids[i], f"W{work_of_row[i]}", int(positions[i]), f"sentence {i}", True)
+                (ids[i], f"W{work_of_row[i]}", int(positions[i]), text_of(i), True)
                 for i in range(len(ids))
             ),
         )
@@ -410,12 +417,7 @@ def main() -> None:
     finally:
         if not args.keep:
             drop_bench_database()
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report["load_average_end"] = os.getloadavg()
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2))
+    finish_report(report, args.out)
 
 
 if __name__ == "__main__":
