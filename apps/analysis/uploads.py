@@ -84,11 +84,24 @@ def _jpeg_end(data: bytes) -> int | None:
         segment_length = int.from_bytes(data[position + 2 : position + 4], "big")
         position += 2 + segment_length
         if marker == 0xDA:  # start of scan: skip entropy-coded data up to the next marker
-            while position + 1 < length:
-                if data[position] == 0xFF and data[position + 1] not in (0x00, *range(0xD0, 0xD8)):
-                    break
-                position += 1
+            position = _next_marker(data, position)
+            if position is None:
+                return None
     return None
+
+
+def _next_marker(data: bytes, position: int) -> int | None:
+    """Offset of the next marker in entropy-coded data: an 0xFF byte that is not a stuffed
+    0xFF00 or a restart marker. ``bytes.find`` does the scanning, in C: a Python loop over
+    every byte took half a second for a 3 MB photograph."""
+    while True:
+        position = data.find(b"\xff", position)
+        if position == -1 or position + 1 >= len(data):
+            return None
+        following = data[position + 1]
+        if following != 0x00 and not 0xD0 <= following <= 0xD7:
+            return position
+        position += 2
 
 
 def _png_end(data: bytes) -> int | None:
