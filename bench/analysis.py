@@ -24,8 +24,9 @@ Beside it, the upstream ArteFact algorithm for the same actions on the same mode
 in this process (no queue, favouring it): the whole float32 matrix in memory; an upload is
 decode -> ``CLIPProcessor`` -> ``get_image_features`` -> matmul + top-k over all rows; a cell
 click recomputes the patch features of the image and scans the whole matrix (also reported
-with the patch features cached, the scan alone); heatmaps run one forward and backward pass
-per sentence with the upstream variant of Grad-ECLIP (``method="artefact"``).
+with the patch features cached, the scan alone); a heatmap is one request per sentence that
+decodes the image and runs one forward and backward pass with the upstream variant of
+Grad-ECLIP (``method="artefact"``), text encoder included.
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
         "p95_ms": round(float(np.percentile(samples_ms, 95)), 2),
         "n": len(samples_ms),
     }
+
+
+def pixel_count(path: Path) -> int:
+    with Image.open(path) as image:
+        return image.width * image.height
 
 
 def median_ms(samples_s: list[float]) -> float:
@@ -136,6 +142,9 @@ def wait_for(predicate, timeout: float = 300, interval: float = 0.005) -> None:
 
 
 def measure_product(paintings: list[Path], uploads: int, clicks: int, owner) -> dict:
+    from django_rq import get_connection
+    from rq.job import Job
+
     from apps.analysis import services
     from apps.analysis.models import Analysis, Heatmap
 
@@ -177,25 +186,31 @@ def measure_product(paintings: list[Path], uploads: int, clicks: int, owner) -> 
             },
         }
 
-    samples = []
-    for _ in range(clicks):
-        analysis = rng.choice(analyses)
-        row, col = rng.randrange(7), rng.randrange(7)
-        started = time.perf_counter()
-        services.cell_results(analysis, row, col, K)
-        samples.append((time.perf_counter() - started) * 1000)
-    report["cell_click"] = percentiles(samples)
+    # Two passes of different random cells: the first after the bench's start reads index
+    # pages from disk or the OS cache, the second is a server that has been serving.
+    for name in ("cell_click_first_pass", "cell_click"):
+        samples = []
+        for _ in range(clicks):
+            analysis = rng.choice(analyses)
+            row, col = rng.randrange(7), rng.randrange(7)
+            started = time.perf_counter()
+            services.cell_results(analysis, row, col, K)
+            samples.append((time.perf_counter() - started) * 1000)
+        report[name] = percentiles(samples)
 
     largest = max(analyses, key=lambda a: a.width * a.height)
     hits = services.rank(largest, largest.embeddings.get(model_key="clip"))
     sentence_ids = [hit.sentence_id for hit in hits[:HEATMAP_SENTENCES]]
-    heat_walls = []
+    heat_walls, heat_jobs = [], []
     for _ in range(3):
         Heatmap.objects.filter(analysis=largest).delete()
         started = time.perf_counter()
-        services.request_heatmaps(largest, sentence_ids)
+        job_id = services.request_heatmaps(largest, sentence_ids)
         wait_for(lambda: Heatmap.objects.filter(analysis=largest).count() == len(sentence_ids))
         heat_walls.append(time.perf_counter() - started)
+        job = Job.fetch(job_id, connection=get_connection(QUEUE))
+        wait_for(lambda job=job: job.get_status(refresh=True) == "finished")
+        heat_jobs.append((job.ended_at - job.started_at).total_seconds())
     started = time.perf_counter()
     services.heatmap_png(Heatmap.objects.filter(analysis=largest).first())
     png_s = time.perf_counter() - started
@@ -203,6 +218,7 @@ def measure_product(paintings: list[Path], uploads: int, clicks: int, owner) -> 
         "painting": Path(largest.original_filename).name,
         "sentence_ids": sentence_ids,
         "request_to_stored_ms": median_ms(heat_walls),
+        "worker_ms": median_ms(heat_jobs),
         "first_overlay_png_ms": round(png_s * 1000, 1),
     }
     for analysis in Analysis.objects.filter(owner=owner):
@@ -282,13 +298,13 @@ def measure_upstream(
     report["cell_click_recomputed"] = percentiles(recomputed)
     report["cell_click_cached_patches"] = percentiles(cached)
 
-    largest = max(paintings, key=lambda p: Image.open(p).size[0] * Image.open(p).size[1])
+    largest = max(paintings, key=pixel_count)
     texts = upstream.sentences
     seconds = []
     for _ in range(3):
         started = time.perf_counter()
-        image = engine.load_image(largest)
-        for text in texts:
+        for text in texts:  # one request per sentence, as upstream's page asks for each map
+            image = engine.load_image(largest)
             engine.explanation_maps(image, [text], "clip", method="artefact", registry=registry)
         seconds.append(time.perf_counter() - started)
     report["heatmaps"] = {

@@ -120,12 +120,32 @@ def bench_model_set(
         "amp": args.amp,
         "progress": len(texts) >= 50_000,
     }
+    if args.also_dtype:
+        other = engine.ModelRegistry(
+            [
+                engine.ModelSpec("clip", str(base)),
+                engine.ModelSpec("paintingclip", str(base), str(adapter) if adapter else None),
+            ],
+            device=args.device,
+            dtype=args.also_dtype,
+        )
+        other_options = {**options, "registry": other}
     upstream = load_upstream(base, adapter, args.device)
     n, n_single = len(texts), min(args.n_single, len(texts))
     scratch = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     phases: dict[str, tuple[int, Callable[[list[str]], Any]]] = {
         "engine_multi": (n, lambda t: engine.embed_texts_multi(t, KEYS, **options)),
         "engine_separate": (n, lambda t: {k: engine.embed_texts(t, k, **options) for k in KEYS}),
+        **(
+            {
+                f"engine_multi_{args.also_dtype}": (
+                    n,
+                    lambda t: engine.embed_texts_multi(t, KEYS, **other_options),
+                )
+            }
+            if args.also_dtype
+            else {}
+        ),
         "upstream_b_batched": (n, lambda t: upstream_batched(t, upstream, args.device)),
         "upstream_a_single": (
             n_single,
@@ -166,9 +186,12 @@ def bench_model_set(
             if args.device != "cuda"
             else round(max(m.cuda_mb for m in memory[phase])),
         }
-    multi = report["engine_multi"]["sentences_per_s"]
-    report["multi_vs_a"] = round(multi / report["upstream_a_single"]["sentences_per_s"], 2)
-    report["multi_vs_b"] = round(multi / report["upstream_b_batched"]["sentences_per_s"], 2)
+    for phase in [p for p in phases if p.startswith("engine_multi")]:
+        suffix = phase.removeprefix("engine_multi")
+        multi = report[phase]["sentences_per_s"]
+        for pattern in ("a_single", "b_batched"):
+            rate = report[f"upstream_{pattern}"]["sentences_per_s"]
+            report[f"multi{suffix}_vs_{pattern[0]}"] = round(multi / rate, 2)
     report["max_abs_diff_vs_b"] = {
         key: float(np.abs(outputs["engine_multi"][key] - outputs["upstream_b_batched"][key]).max())
         for key in KEYS
@@ -181,6 +204,11 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
     parser.add_argument("--amp", action="store_true", help="autocast the engine (fp32 weights)")
+    parser.add_argument(
+        "--also-dtype",
+        choices=["fp32", "fp16", "bf16"],
+        help="also time engine multi in this dtype, in the same run",
+    )
     parser.add_argument("--n", type=int, default=2000, help="sentences for the batched runs")
     parser.add_argument("--n-single", type=int, default=100, help="sentences for pattern (a)")
     parser.add_argument("--batch-size", type=int, help="engine batch (default 256 CPU, 4096 GPU)")
@@ -221,7 +249,7 @@ def main() -> None:
     print(f"load average before/after: {load_before} / {summary['load_average_after']}")
     for report in reports:
         print(f"\n{report['model']} ({report['dtype']}, {report['mean_tokens']} tokens/sentence)")
-        for phase in ("engine_multi", "engine_separate", "upstream_b_batched", "upstream_a_single"):
+        for phase in [p for p in report if isinstance(report[p], dict) and "median_s" in report[p]]:
             row = report[phase]
             print(
                 f"  {phase:20s} {row['sentences_per_s']:>10.1f} sentences/s (both models)"
@@ -229,7 +257,8 @@ def main() -> None:
                 f" (+{row['rss_growth_mb']} MB)"
                 + (f"  CUDA {row['cuda_peak_mb']} MB" if row["cuda_peak_mb"] is not None else "")
             )
-        print(f"  multi vs (a): {report['multi_vs_a']}x   multi vs (b): {report['multi_vs_b']}x")
+        for name in [key for key in report if key.startswith("multi") and "_vs_" in key]:
+            print(f"  {name}: {report[name]}x")
         print(f"  max |engine - upstream (b)|: {report['max_abs_diff_vs_b']}")
     if args.json:
         print(json.dumps(summary))

@@ -236,15 +236,15 @@ def run_analysis(analysis_id: str) -> None:
     registry = get_registry()
     started = time.perf_counter()
     already_loaded = registry.status()[analysis.model_key]["loaded"]
-    registry.get(analysis.model_key)
+    model = registry.get(analysis.model_key)
     timings["load_model"] = round(time.perf_counter() - started, 4)
     timings["model_was_loaded"] = already_loaded
     _set_progress(analysis, 20)
 
     started = time.perf_counter()
-    with analysis.image.open("rb") as stored:
-        image = Image.open(stored)
-        image.load()
+    # A crop is re-encoded from its region at full resolution; the whole image needs no more
+    # pixels than the model's input has.
+    image = _read_image(analysis, None if analysis.crop else model.preprocess.shortest_edge)
     timings["read_image"] = round(time.perf_counter() - started, 4)
 
     started = time.perf_counter()
@@ -381,17 +381,17 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
     texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
     ordered = [sentence_id for sentence_id in sentence_ids if sentence_id in texts]
     registry = get_registry()
+    model = registry.get(model_key)
     vectors = stored_embeddings(model_key, ordered)
-    dim = registry.get(model_key).embed_dim
-    if len(vectors) == len(ordered) and all(len(v) == dim for v in vectors.values()):
+    if len(vectors) == len(ordered) and all(len(v) == model.embed_dim for v in vectors.values()):
         queries: list[str] | np.ndarray = np.stack([vectors[s] for s in ordered])
     else:
         queries = [texts[sentence_id] for sentence_id in ordered]
-    with analysis.image.open("rb") as stored:
-        image = Image.open(stored)
-        image.load()
     if analysis.crop:
-        image = image.crop(tuple(analysis.crop))
+        image = _read_image(analysis).crop(tuple(analysis.crop))
+    else:
+        preprocess = model.preprocess
+        image = _read_image(analysis, min(preprocess.crop_height, preprocess.crop_width))
     maps = engine.gradeclip_maps(image, queries, model_key, keep_aspect=True, registry=registry)
     for sentence_id, heat in zip(ordered, maps, strict=True):
         Heatmap.objects.update_or_create(
@@ -408,6 +408,16 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
     return len(ordered)
 
 
+def _read_image(analysis: Analysis, min_short_side: int | None = None) -> Image.Image:
+    """The stored upload as RGB; with `min_short_side`, decoded no larger than that needs
+    (see `engine.load_image`)."""
+    from apps import engine
+
+    with analysis.image.open("rb") as stored:
+        data = stored.read()
+    return engine.load_image(data, min_short_side=min_short_side)
+
+
 def heatmap_png(heatmap: Heatmap) -> bytes:
     """The map over the analysed image (or crop region) at the image's own size, cached."""
     if heatmap.overlay:
@@ -416,11 +426,8 @@ def heatmap_png(heatmap: Heatmap) -> bytes:
     from apps.engine.overlay import render_overlay
 
     analysis = heatmap.analysis
-    with analysis.image.open("rb") as stored:
-        image = Image.open(stored)
-        image.load()
     png = render_overlay(
-        image, heatmap.array(), box=tuple(analysis.crop) if analysis.crop else None
+        _read_image(analysis), heatmap.array(), box=tuple(analysis.crop) if analysis.crop else None
     )
     heatmap.overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=True)
     return png

@@ -28,12 +28,18 @@ Box = tuple[float, float, float, float]
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
-def load_image(source: ImageInput) -> Image.Image:
+def load_image(source: ImageInput, *, min_short_side: int | None = None) -> Image.Image:
     """An RGB PIL image from a PIL image, encoded bytes or a path, upright per its EXIF tag.
 
     Transparent images are composited onto white (dropping alpha would reveal whatever colour
     the transparent pixels happen to store, often black); 16-bit greyscale is scaled to 8 bits
     instead of being clipped; CMYK, palette and greyscale are converted to RGB.
+
+    With `min_short_side`, a JPEG file is decoded at the smallest of the scales its format
+    offers for free (1/1, 1/2, 1/4, 1/8, in the DCT: Pillow's ``draft``) that keeps the shorter
+    side at least that long. The model sees ~224 px, so a 12-megapixel photograph decodes at
+    1/8 in a fraction of the time, and the resize that follows has 64x fewer pixels to read.
+    Proportions are kept (to a pixel), so boxes scale by ``size / original size``.
     """
     if isinstance(source, Image.Image):
         image = source
@@ -41,6 +47,11 @@ def load_image(source: ImageInput) -> Image.Image:
         image = Image.open(io.BytesIO(source))
     else:
         image = Image.open(source)
+    if min_short_side is not None and image.format == "JPEG":
+        width, height = image.size
+        scale = min_short_side / min(width, height)
+        if scale < 1:
+            image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
     image = ImageOps.exif_transpose(image)
     return _to_rgb(image)
 

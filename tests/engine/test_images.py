@@ -44,6 +44,39 @@ def test_exif_orientation_is_honoured_for_bytes_and_paths(tmp_path: Path) -> Non
         assert top_row[2] > 200 > top_row[0]  # the left strip is now on top
 
 
+def smooth(width: int, height: int) -> Image.Image:
+    """A photograph-like image: smooth colour fields and a few hard edges."""
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    pixels = np.stack([128 + 100 * np.sin(6 * x), 128 + 100 * np.cos(4 * y), 255 * (x > y)], -1)
+    return Image.fromarray(pixels.astype(np.uint8))
+
+
+def test_a_large_jpeg_decodes_no_larger_than_the_model_needs(
+    registry: engine.ModelRegistry,
+) -> None:
+    buffer = io.BytesIO()
+    smooth(1800, 1200).save(buffer, format="JPEG", quality=95)
+    jpeg = buffer.getvalue()
+
+    small = engine.load_image(jpeg, min_short_side=224)
+
+    assert small.size == (450, 300)  # 1/4: at 1/8 the short side would be 150 < 224
+    assert engine.load_image(jpeg, min_short_side=1500).size == (1800, 1200)
+    full = engine.load_image(jpeg)
+    assert full.size == (1800, 1200)
+    # The model sees the same picture either way.
+    assert (
+        float(
+            engine.embed_image(small, "clip", registry=registry)
+            @ engine.embed_image(full, "clip", registry=registry)
+        )
+        > 0.99
+    )
+    buffer = io.BytesIO()
+    smooth(1800, 1200).save(buffer, format="PNG")
+    assert engine.load_image(buffer.getvalue(), min_short_side=224).size == (1800, 1200)
+
+
 def test_modes_are_converted_to_rgb() -> None:
     transparent = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
     assert engine.load_image(transparent).getpixel((0, 0)) == (255, 255, 255)
