@@ -14,7 +14,8 @@ import pytest
 from django.core.management import call_command
 
 from apps.analysis import registry as analysis_registry
-from apps.demo.geometry import cells_inside, to_model_box
+from apps.corpus.models import Work
+from apps.demo.geometry import cells_inside, crop_around, to_model_box
 from apps.demo.grammar import kinds_in
 from apps.demo.quality import WEIGHTS
 from apps.demo.scenes import HELD_OUT_START, make_scene
@@ -57,18 +58,29 @@ def demo_world(settings, media, redis_connection, monkeypatch):
     pool.stop()
 
 
-def analyse(api, seed: int, workers: Workers) -> tuple[dict, object]:
+def upload(api, seed: int, **fields) -> tuple[str, object]:
     image, scene = make_scene(seed)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     buffer.seek(0)
     buffer.name = f"scene-{seed}.png"
-    response = api.post("/api/v1/analyses", {"image": buffer, "model": "clip"}, format="multipart")
+    response = api.post(
+        "/api/v1/analyses", {"image": buffer, "model": "clip", **fields}, format="multipart"
+    )
     assert response.status_code == 202, response.json()
-    assert workers.burst().returncode == 0
-    body = api.get(f"/api/v1/analyses/{response.json()['id']}").json()
+    return response.json()["id"], scene
+
+
+def finished(api, analysis_id: str) -> dict:
+    body = api.get(f"/api/v1/analyses/{analysis_id}").json()
     assert body["status"] == "done", body
-    return body, scene
+    return body
+
+
+def analyse(api, seed: int, workers: Workers, **fields) -> tuple[dict, object]:
+    analysis_id, scene = upload(api, seed, **fields)
+    assert workers.burst().returncode == 0
+    return finished(api, analysis_id), scene
 
 
 def describes_only(text: str, present: set[str]) -> bool:
@@ -116,3 +128,42 @@ def test_demo_world_answers_about_what_is_in_the_picture(api, demo_world):
     assert np.mean(cell_hits) >= 0.4, cell_hits
     assert pointing
     assert np.mean(pointing) >= 0.4, pointing
+
+
+def test_demo_world_crop_model_switch_and_topic_filter(api, demo_world):
+    crops = []
+    for seed in SEEDS:
+        _, scene = make_scene(seed)
+        for obj in scene.objects:
+            box = crop_around(obj.box, scene.width, scene.height, 0.25)
+            analysis_id, _ = upload(api, seed, crop=",".join(str(round(v)) for v in box))
+            crops.append((analysis_id, obj.kind))
+    assert demo_world.burst().returncode == 0
+    crop_hits = [
+        any(kind in kinds_in(hit["text"]) for hit in finished(api, analysis_id)["results"][:5])
+        for analysis_id, kind in crops
+    ]
+    assert np.mean(crop_hits) >= 0.6, crop_hits
+
+    body, scene = analyse(api, SEEDS[0], demo_world)
+    switched = api.post(
+        f"/api/v1/analyses/{body['id']}/rerun", {"model": "paintingclip"}, format="json"
+    )
+    assert switched.status_code == 202, switched.json()
+    assert demo_world.burst().returncode == 0
+    adapted = api.get(f"/api/v1/analyses/{body['id']}").json()
+    assert adapted["model"] == "paintingclip"
+    top = adapted["results"][:10]
+    assert np.mean([describes_only(hit["text"], scene.kinds()) for hit in top]) >= 0.5
+
+    topic = "T19008"  # Figures and Animals in Landscape (Demo)
+    filtered = api.post(
+        f"/api/v1/analyses/{body['id']}/rerun",
+        {"model": "paintingclip", "topics": [topic]},
+        format="json",
+    )
+    assert filtered.status_code == 200, filtered.json()
+    results = filtered.json()["results"]
+    assert results
+    allowed = set(Work.objects.filter(topics=topic).values_list("id", flat=True))
+    assert {hit["work"]["id"] for hit in results} <= allowed
