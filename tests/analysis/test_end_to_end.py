@@ -175,7 +175,7 @@ def test_model_switch_reuses_the_image_and_filters_rerank_without_a_job(api, cor
     )
 
 
-def test_heatmaps_for_several_sentences_in_one_job(api, corpus, workers):
+def test_heatmaps_for_several_sentences_in_one_job(api, corpus, workers, models):
     analysis_id = upload(api, painting_bytes(320, 240)).json()["id"]
     assert workers.burst().returncode == 0
     sentence_ids = [hit["sentence_id"] for hit in finished(api, analysis_id)["results"][:3]]
@@ -199,12 +199,15 @@ def test_heatmaps_for_several_sentences_in_one_job(api, corpus, workers):
     assert values.shape == (raw["rows"], raw["cols"])
     assert 0.0 <= values.min() <= values.max() <= 1.0
 
-    # The worker explains the sentences' stored half-precision embeddings (no text encoder);
-    # its maps match those computed from the text to rounding.
+    # The worker explains the sentences' stored half-precision embeddings (no text encoder)
+    # on the image decoded at the scale the model needs; its maps match those computed from
+    # the text on the same pixels, to rounding.
     analysis = Analysis.objects.get(pk=analysis_id)
+    preprocess = models.get(analysis.model_key).preprocess
     with analysis.image.open("rb") as stored:
-        image = Image.open(stored)
-        image.load()
+        image = engine.load_image(
+            stored.read(), min_short_side=min(preprocess.crop_height, preprocess.crop_width)
+        )
     texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
     from_text = engine.gradeclip_maps(
         image, [texts[s] for s in sentence_ids], analysis.model_key, keep_aspect=True
