@@ -106,14 +106,18 @@ def bench_model_set(
 ) -> dict:
     """Time every pattern on the same sentences; the repeats interleave the patterns so that
     load from other processes on a shared machine hits them all alike."""
-    registry = engine.ModelRegistry(
-        [
-            engine.ModelSpec("clip", str(base)),
-            engine.ModelSpec("paintingclip", str(base), str(adapter) if adapter else None),
-        ],
-        device=args.device,
-        dtype=args.dtype,
-    )
+
+    def registry_in(dtype: str) -> engine.ModelRegistry:
+        return engine.ModelRegistry(
+            [
+                engine.ModelSpec("clip", str(base)),
+                engine.ModelSpec("paintingclip", str(base), str(adapter) if adapter else None),
+            ],
+            device=args.device,
+            dtype=dtype,
+        )
+
+    registry = registry_in(args.dtype)
     options = {
         "batch_size": args.batch_size,
         "registry": registry,
@@ -121,15 +125,7 @@ def bench_model_set(
         "progress": len(texts) >= 50_000,
     }
     if args.also_dtype:
-        other = engine.ModelRegistry(
-            [
-                engine.ModelSpec("clip", str(base)),
-                engine.ModelSpec("paintingclip", str(base), str(adapter) if adapter else None),
-            ],
-            device=args.device,
-            dtype=args.also_dtype,
-        )
-        other_options = {**options, "registry": other}
+        other_options = {**options, "registry": registry_in(args.also_dtype)}
     upstream = load_upstream(base, adapter, args.device)
     n, n_single = len(texts), min(args.n_single, len(texts))
     scratch = Path(tempfile.mkdtemp(prefix="bench-embed-"))

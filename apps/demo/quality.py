@@ -149,11 +149,10 @@ def evaluate(
                 ranked_cell = index.top(analysis.cells[cell], "clip", 10)
                 tallies["cell_top10"].add(index.names(ranked_cell, obj.kind))
         if pointing:
-            for method in METHODS:
+            hits = _pointing(image, scene, index, analysis.embedding, registry, preprocess)
+            for method, method_hits in hits.items():
                 name = "pointing" if method == "gradeclip" else f"pointing_{method}"
-                for hit in _pointing(
-                    image, scene, index, analysis.embedding, registry, preprocess, method
-                ):
+                for hit in method_hits:
                     tallies[name].add(hit)
         if not adapter:
             continue
@@ -172,25 +171,36 @@ def evaluate(
 
 
 def _pointing(
-    image, scene: Scene, index: CorpusIndex, embedding, registry, preprocess, method: str
-):
-    """Pointing-game hits (bool) of `method`'s maps for the objects covering at least one cell."""
+    image, scene: Scene, index: CorpusIndex, embedding, registry, preprocess
+) -> dict[str, list[bool]]:
+    """Pointing-game hits per explanation method for the objects covering at least one cell;
+    every method explains the same sentences."""
     objects = [
         o for o in scene.objects if cells_inside(to_model_box(o.box, scene.width, scene.height))
     ]
     if not objects:
-        return []
+        return {}
     scores = index.vectors["clip"] @ embedding
     texts = []
     for obj in objects:
         own = [i for i, kinds in enumerate(index.kinds) if kinds == {obj.kind}]
         texts.append(index.sentences[max(own, key=lambda i: scores[i])])
-    maps = explanation_maps(image, texts, "clip", method=method, seed=scene.seed, registry=registry)
-    hits = []
-    for obj, heat in zip(objects, maps, strict=True):
-        row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
-        x0, y0, x1, y1 = cell_box(image.size, int(row), int(col), heat.shape, preprocess)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        bx0, by0, bx1, by1 = obj.box
-        hits.append(bx0 <= cx <= bx1 and by0 <= cy <= by1)
+    hits: dict[str, list[bool]] = {}
+    for method in METHODS:
+        maps = explanation_maps(
+            image, texts, "clip", method=method, seed=scene.seed, registry=registry
+        )
+        hits[method] = [
+            _inside(obj, heat, image.size, preprocess)
+            for obj, heat in zip(objects, maps, strict=True)
+        ]
     return hits
+
+
+def _inside(obj, heat: np.ndarray, image_size: tuple[int, int], preprocess) -> bool:
+    """Whether the centre of the map's maximal cell lies inside the object's bounding box."""
+    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    x0, y0, x1, y1 = cell_box(image_size, int(row), int(col), heat.shape, preprocess)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    bx0, by0, bx1, by1 = obj.box
+    return bx0 <= cx <= bx1 and by0 <= cy <= by1
