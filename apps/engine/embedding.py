@@ -1,9 +1,10 @@
 """Text, image, crop and grid-cell embeddings: L2-normalised float32 numpy arrays.
 
 Text throughput is what matters for a 3.1 M-sentence corpus, so `embed_texts_multi`:
-- tokenises a chunk at once (the Rust tokenizer, in a background thread while the previous
-  chunk is embedded), sorts it by token count and cuts batches from the sorted order, so each
-  batch is padded only to its own longest sentence;
+- tokenises a chunk at once (the Rust tokenizer, called directly, in a background thread
+  while the previous chunk is embedded; chunks grow from small so the model starts early),
+  sorts it by token count and cuts batches from the sorted order, so each batch is padded
+  only to its own longest sentence;
 - passes no attention mask: CLIP's text encoder is causal and pools at the end-of-text token,
   which attends only to earlier (real) tokens, so right padding cannot change the result and
   the attention kernel can take its plain causal fast path;
@@ -20,7 +21,7 @@ tokens, average-pooled to a grid, are the cell embeddings.
 from __future__ import annotations
 
 import contextlib
-import itertools
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from apps.engine.images import Box, ImageInput, load_image
 from apps.engine.registry import LoadedModel, ModelRegistry, get_registry
+from apps.engine.tokenizing import TokenizerPool, pool_size, rust_tokenizer, token_ids
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) after each batch."""
@@ -40,6 +42,12 @@ Progress = Callable[[int, int], None]
 CHUNK_SIZE = 65_536
 """Sentences tokenised and sorted together: big enough that sorted batches are nearly
 uniform in length, small enough that token lists stay a few hundred MB at most."""
+
+FIRST_CHUNK_SIZE = 8_192
+
+TOKENIZE_AHEAD = 2
+"""Chunks being tokenised while the model embeds: two, so that a tokenizer slower than the
+model (as on a GPU machine) never waits for the model to take a chunk."""
 
 
 def embed_texts(
@@ -50,12 +58,15 @@ def embed_texts(
     registry: ModelRegistry | None = None,
     amp: bool = False,
     progress: Progress | bool | None = None,
+    tokenizer_workers: int | None = None,
 ) -> np.ndarray:
     """Embed `texts` with one model: float32 [N, D], rows L2-normalised, in input order.
 
     Sentences longer than the model's context (77 tokens for CLIP) are truncated. `amp=True`
     runs the encoder under autocast (bf16 where supported, else fp16) for fp32-weight models on
     a GPU. `progress=True` shows a tqdm bar; a callable receives (done, total).
+    `tokenizer_workers` processes tokenise ahead of the model (default: none on a CPU, all
+    cores but two on a GPU machine with 8 or more; see `apps.engine.tokenizing`).
     """
     return embed_texts_multi(
         texts,
@@ -64,6 +75,7 @@ def embed_texts(
         registry=registry,
         amp=amp,
         progress=progress,
+        tokenizer_workers=tokenizer_workers,
     )[model_key]
 
 
@@ -75,6 +87,7 @@ def embed_texts_multi(
     registry: ModelRegistry | None = None,
     amp: bool = False,
     progress: Progress | bool | None = None,
+    tokenizer_workers: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Embed `texts` with several models: {key: float32 [N, D]}, each equal to `embed_texts`.
 
@@ -85,25 +98,56 @@ def embed_texts_multi(
     models = [registry.get(key) for key in dict.fromkeys(model_keys)]
     groups = _encoder_groups(models)
     outputs = {m.spec.key: np.empty((len(texts), m.embed_dim), dtype=np.float32) for m in models}
-    starts = range(0, len(texts), CHUNK_SIZE)
+    chunks = _chunks(len(texts))
     with (
         _progress(progress, len(texts) * len(groups)) as advance,
-        ThreadPoolExecutor(max_workers=1) as tokenizer_thread,
+        ThreadPoolExecutor(max_workers=TOKENIZE_AHEAD) as tokenizer_threads,
     ):
         for group in groups:
-            # Tokenise the next chunk while the model embeds this one.
-            def tokenize(start: int, lead: LoadedModel = group[0]) -> _Tokens:
-                return _Tokens.of(texts[start : start + CHUNK_SIZE], lead)
+            with _tokenizer_pool(group[0], len(chunks), tokenizer_workers) as pool:
+                # Tokenise the next chunks while the model embeds this one.
+                def tokenize(index: int, lead: LoadedModel = group[0]) -> _Tokens:
+                    chunk_texts = texts[chunks[index]]
+                    if pool is None:
+                        ids = token_ids(chunk_texts, lead.tokenizer, lead.max_text_length)
+                    else:
+                        ids = pool.token_ids(chunk_texts)
+                    return _Tokens.of(ids, lead.tokenizer.pad_token_id)
 
-            pending = tokenizer_thread.submit(tokenize, starts[0]) if starts else None
-            for index, start in enumerate(starts):
-                tokens = pending.result()
-                if index + 1 < len(starts):
-                    pending = tokenizer_thread.submit(tokenize, starts[index + 1])
-                embedded = _embed_tokens(tokens, group, batch_size, amp, advance)
-                for key, values in embedded.items():
-                    outputs[key][start : start + len(values)] = values
+                pending = deque(
+                    tokenizer_threads.submit(tokenize, index)
+                    for index in range(min(TOKENIZE_AHEAD, len(chunks)))
+                )
+                for index, chunk in enumerate(chunks):
+                    tokens = pending.popleft().result()
+                    if index + TOKENIZE_AHEAD < len(chunks):
+                        pending.append(tokenizer_threads.submit(tokenize, index + TOKENIZE_AHEAD))
+                    embedded = _embed_tokens(tokens, group, batch_size, amp, advance)
+                    for key, values in embedded.items():
+                        outputs[key][chunk] = values
     return outputs
+
+
+def _tokenizer_pool(
+    model: LoadedModel, chunk_count: int, workers: int | None
+) -> contextlib.AbstractContextManager[TokenizerPool | None]:
+    """A tokenizer process pool, when the input is more than one chunk and a pool pays off."""
+    workers = pool_size(model.device.type) if workers is None else workers
+    rust = rust_tokenizer(model.tokenizer, model.max_text_length)
+    if workers < 1 or chunk_count < 2 or rust is None:
+        return contextlib.nullcontext()
+    return TokenizerPool(rust, workers)
+
+
+def _chunks(total: int) -> list[slice]:
+    """Chunks that double from `FIRST_CHUNK_SIZE` up to `CHUNK_SIZE`: the first chunk is
+    tokenised before the model can start, so it is kept small, and each later one is tokenised
+    while the model embeds the one before it, which takes longer than tokenising twice as many."""
+    chunks, start, size = [], 0, FIRST_CHUNK_SIZE
+    while start < total:
+        chunks.append(slice(start, min(start + size, total)))
+        start, size = start + size, min(2 * size, CHUNK_SIZE)
+    return chunks
 
 
 def _encoder_groups(models: list[LoadedModel]) -> list[list[LoadedModel]]:
@@ -130,22 +174,14 @@ class _Tokens:
     pad_id: int
 
     @classmethod
-    def of(cls, texts: Sequence[str], model: LoadedModel) -> _Tokens:
-        ids = model.tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=model.max_text_length,
-            padding=False,
-            return_attention_mask=False,
-        )["input_ids"]
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64)
+    def of(cls, ids: tuple[np.ndarray, np.ndarray], pad_id: int) -> _Tokens:
+        flat, lengths = ids
         return cls(
             flat=flat,
             offsets=np.cumsum(lengths) - lengths,
             lengths=lengths,
             order=np.argsort(-lengths, kind="stable"),
-            pad_id=model.tokenizer.pad_token_id,
+            pad_id=pad_id,
         )
 
     def __len__(self) -> int:

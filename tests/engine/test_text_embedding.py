@@ -10,7 +10,7 @@ from peft import PeftModel
 from transformers import CLIPModel, CLIPTokenizer
 
 from apps import engine
-from apps.engine import embedding
+from apps.engine import embedding, tokenizing
 from tests.engine.conftest import TinyClip
 
 SENTENCES = [
@@ -117,9 +117,54 @@ def test_progress_callback_and_empty_input(registry: engine.ModelRegistry) -> No
 def test_chunks_are_stitched_in_order(
     tiny_clip: TinyClip, registry: engine.ModelRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(embedding, "FIRST_CHUNK_SIZE", 1)
     monkeypatch.setattr(embedding, "CHUNK_SIZE", 3)
+    assert [(c.start, c.stop) for c in embedding._chunks(len(SENTENCES))] == [
+        (0, 1),
+        (1, 3),
+        (3, 6),
+        (6, 7),
+    ]
     vectors = engine.embed_texts_multi(SENTENCES, ["clip", "paintingclip"], registry=registry)
     np.testing.assert_allclose(vectors["clip"], reference(tiny_clip, SENTENCES), atol=1e-5)
     np.testing.assert_allclose(
         vectors["paintingclip"], reference(tiny_clip, SENTENCES, adapter=True), atol=1e-5
+    )
+
+
+def test_rust_tokenizer_ids_equal_the_tokenizer_call(registry: engine.ModelRegistry) -> None:
+    model = registry.get("clip")
+    texts = [*SENTENCES, " ".join(SENTENCES)]
+    expected = model.tokenizer(texts, truncation=True, max_length=model.max_text_length)
+    flat, lengths = tokenizing.token_ids(texts, model.tokenizer, model.max_text_length)
+    sentences = np.split(flat, np.cumsum(lengths)[:-1])
+    assert [ids.tolist() for ids in sentences] == expected["input_ids"]
+    assert lengths[-1] == model.max_text_length
+    assert flat[-1] == model.tokenizer.eos_token_id
+    # The copy is private: padding the shared tokenizer afterwards still pads.
+    padded = model.tokenizer(texts[:2], padding=True)["input_ids"]
+    assert len(padded[0]) == len(padded[1])
+
+
+def test_tokenizer_pool_gives_the_same_vectors(
+    tiny_clip: TinyClip, registry: engine.ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "FIRST_CHUNK_SIZE", 2)
+    monkeypatch.setattr(embedding, "CHUNK_SIZE", 4)
+    pooled: list[int] = []
+    pool_token_ids = tokenizing.TokenizerPool.token_ids
+
+    def spy(pool: tokenizing.TokenizerPool, texts: list[str]) -> tokenizing.TokenIds:
+        pooled.append(len(texts))
+        return pool_token_ids(pool, texts)
+
+    monkeypatch.setattr(tokenizing.TokenizerPool, "token_ids", spy)
+    texts = SENTENCES * 3
+    vectors = engine.embed_texts_multi(
+        texts, ["clip", "paintingclip"], registry=registry, tokenizer_workers=2
+    )
+    assert pooled == [2, 4, 4, 4, 4, 3]
+    np.testing.assert_allclose(vectors["clip"], reference(tiny_clip, texts), atol=1e-5)
+    np.testing.assert_allclose(
+        vectors["paintingclip"], reference(tiny_clip, texts, adapter=True), atol=1e-5
     )
