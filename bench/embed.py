@@ -207,12 +207,12 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=2000, help="sentences for the batched runs")
     parser.add_argument("--n-single", type=int, default=100, help="sentences for pattern (a)")
-    parser.add_argument("--batch-size", type=int, help="engine batch (default 256 CPU, 4096 GPU)")
+    parser.add_argument("--batch-size", type=int, help="engine batch (default: the engine's)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="random,demo", help="random, demo or both")
     parser.add_argument("--json", action="store_true", help="print the report as JSON last")
     args = parser.parse_args()
-    args.batch_size = args.batch_size or (4096 if args.device == "cuda" else 256)
+    args.batch_size = args.batch_size or engine.default_batch_size(torch.device(args.device))
 
     load_before = [round(v, 2) for v in os.getloadavg()]
     sentences = corpus_sentences()
