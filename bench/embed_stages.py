@@ -36,16 +36,19 @@ from bench.common import clock, corpus_sentences, random_vit_b32, take, train_to
 KEYS = ("clip", "paintingclip")
 
 
-def rate(n: int, run: Callable[[], object], device: str, repeats: int) -> dict[str, float]:
+def rate(n: int, run: Callable[[], Any], device: str, repeats: int) -> tuple[dict, Any]:
+    """Rate over `repeats` timed runs after a warm-up, and the last run's result."""
+    run()
     seconds = []
     for _ in range(repeats):
         started = clock(device)
-        run()
+        result = run()
         seconds.append(clock(device) - started)
-    return {
+    report = {
         "sentences_per_s": round(n / statistics.median(seconds)),
         "seconds": [round(s, 2) for s in seconds],
     }
+    return report, result
 
 
 def main() -> None:
@@ -62,6 +65,8 @@ def main() -> None:
         "--stages", choices=["all", "encoder"], default="all", help="encoder: skip the pipeline"
     )
     args = parser.parse_args()
+    if args.int8 and args.device != "cpu":
+        parser.error("--int8 runs PyTorch's CPU-only dynamic quantisation: use --device cpu")
     workers = tokenizing.pool_size(args.device) if args.workers is None else args.workers
     args.batch_size = args.batch_size or engine.default_batch_size(torch.device(args.device))
 
@@ -89,7 +94,6 @@ def main() -> None:
         )
         model = registry.get("clip")
         tokenizer, context = model.tokenizer, model.max_text_length
-        engine.embed_texts_multi(texts[: args.batch_size], KEYS, registry=registry)  # warm-up
 
         def tokenise_in_process() -> None:
             for chunk in chunks:
@@ -109,15 +113,19 @@ def main() -> None:
         ]
 
         def encoder_alone(text_model: torch.nn.Module, batch_size: int) -> torch.Tensor:
-            pooled = torch.empty(args.n, model.clip.config.text_config.hidden_size)
+            # Kept on the device: a copy to the host per batch would stall the GPU every batch.
+            pooled = torch.empty(
+                args.n, model.clip.config.text_config.hidden_size, device=model.device
+            )
             with torch.inference_mode():
                 for tokens, chunk in zip(batches, chunks, strict=True):
                     for start in range(0, len(tokens), batch_size):
                         rows = tokens.order[start : start + batch_size]
                         input_ids = embedding._to_device(tokens.batch(rows), model.device)
                         output = text_model(input_ids=input_ids).pooler_output
-                        pooled[torch.from_numpy(chunk.start + rows)] = output.float().cpu()
-            return pooled
+                        where = torch.from_numpy(chunk.start + rows).to(model.device)
+                        pooled[where] = output.float()
+            return pooled.cpu()
 
         sizes = [int(v) for v in args.batch_sizes.split(",")] if args.batch_sizes else []
         stages: dict[str, Callable[[], object]] = {
@@ -153,19 +161,21 @@ def main() -> None:
                     tokenizer_workers=workers,
                 ),
             }
+        results = {}
         for name, run in stages.items():
-            run()  # warm-up
-            report[name] = rate(args.n, run, args.device, args.repeats)
+            report[name], results[name] = rate(args.n, run, args.device, args.repeats)
             print(f"{name:30s} {report[name]['sentences_per_s']:>9,} sentences/s", flush=True)
         if args.int8:
             projection = model.clip.text_projection.float().cpu()
-
-            def embeddings(text_model: torch.nn.Module) -> torch.Tensor:
-                with torch.inference_mode():
-                    pooled = encoder_alone(text_model, args.batch_size)
-                    return F.normalize(projection(pooled), dim=-1)
-
-            cosine = (embeddings(model.clip.text_model) * embeddings(int8_encoder)).sum(-1)
+            with torch.inference_mode():
+                plain, int8 = (
+                    F.normalize(projection(results[stage]), dim=-1)
+                    for stage in (
+                        f"encoder_alone_batch_{args.batch_size}",
+                        f"int8_encoder_alone_batch_{args.batch_size}",
+                    )
+                )
+            cosine = (plain * int8).sum(-1)
             report["int8_cosine_to_unquantised"] = {
                 "min": round(cosine.min().item(), 5),
                 "mean": round(cosine.mean().item(), 5),
