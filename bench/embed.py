@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -42,6 +41,7 @@ from apps import engine
 from bench.common import (
     clock,
     corpus_sentences,
+    cpu_description,
     demo_model,
     peak_memory,
     process_peak_rss_mb,
@@ -232,7 +232,7 @@ def main() -> None:
 
     summary = {
         "device": args.device,
-        "machine": platform.processor() or platform.machine(),
+        "cpu": cpu_description(),
         "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "torch_threads": torch.get_num_threads(),
         "batch_size": args.batch_size,

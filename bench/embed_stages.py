@@ -31,7 +31,14 @@ import torch.nn.functional as F
 
 from apps import engine
 from apps.engine import embedding, tokenizing
-from bench.common import clock, corpus_sentences, random_vit_b32, take, train_tokenizer
+from bench.common import (
+    clock,
+    corpus_sentences,
+    cpu_description,
+    random_vit_b32,
+    take,
+    train_tokenizer,
+)
 
 KEYS = ("clip", "paintingclip")
 
@@ -79,6 +86,7 @@ def main() -> None:
         "n": args.n,
         "pool_workers": workers,
         "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_description(),
     }
     with tempfile.TemporaryDirectory() as scratch:
         base, adapter = random_vit_b32(
