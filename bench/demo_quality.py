@@ -1,6 +1,7 @@
 """Demo-world retrieval quality on held-out scenes (see ``apps.demo.quality``).
 
     python bench/demo_quality.py --seed-start 10000000 --count 200 [--json]
+    python bench/demo_quality.py --dtype bf16    # the same scenes with the model in bf16
 
 With ``--json`` the last line printed is one JSON object with all metrics.
 """
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=WEIGHTS, help="folder with clip/ and lora")
     parser.add_argument("--no-pointing", action="store_true", help="skip the Grad-ECLIP metric")
     parser.add_argument("--no-adapter", action="store_true", help="skip clip vs paintingclip")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="model precision")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -35,6 +37,7 @@ def main() -> None:
         args.weights,
         pointing=not args.no_pointing,
         adapter=not args.no_adapter,
+        dtype=args.dtype,
     )
     seconds = time.perf_counter() - started
     if args.json:

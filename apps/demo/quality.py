@@ -47,14 +47,15 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 MODEL_KEYS = ("clip", "paintingclip")
 
 
-def demo_registry(weights: Path = WEIGHTS) -> ModelRegistry:
-    """The two demo model keys, on CPU in fp32, from a weights folder (default: the shipped one)."""
+def demo_registry(weights: Path = WEIGHTS, dtype: str = "fp32") -> ModelRegistry:
+    """The two demo model keys on the CPU, from a weights folder (default: the shipped one);
+    fp32 unless `dtype` asks for another precision, to measure what it costs in quality."""
     base = str(weights / "clip")
     specs = [
         ModelSpec("clip", base),
         ModelSpec("paintingclip", base, str(weights / "paintingclip-lora")),
     ]
-    return ModelRegistry(specs, device="cpu", dtype="fp32")
+    return ModelRegistry(specs, device="cpu", dtype=dtype)
 
 
 @dataclass
@@ -108,15 +109,17 @@ def evaluate(
     corpus_seed: int = 0,
     pointing: bool = True,
     adapter: bool = True,
+    dtype: str = "fp32",
 ) -> dict[str, float | int]:
-    """All metrics over ``count`` held-out scenes starting at ``seed_start``.
+    """All metrics over ``count`` held-out scenes starting at ``seed_start``, with the model
+    in ``dtype``.
 
     ``pointing=False`` skips Grad-ECLIP and ``adapter=False`` the adapter comparison (both are
     then reported as NaN), for quicker looks while iterating.
     """
     if seed_start < HELD_OUT_START:
         raise ValueError(f"Evaluation seeds must be held out (>= {HELD_OUT_START}).")
-    registry = demo_registry(weights)
+    registry = demo_registry(weights, dtype)
     index = CorpusIndex.build(registry, corpus_seed, MODEL_KEYS if adapter else ("clip",))
     preprocess = registry.get("clip").preprocess
     tallies = {
