@@ -125,6 +125,7 @@ def create_analysis(
             data,
             max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
             max_pixels=settings.ANALYSIS_MAX_PIXELS,
+            preview_size=THUMBNAIL_SIZE,  # the pixels are needed here for the thumbnail only
         )
     except InvalidImage as error:
         raise AnalysisInputError(error.code, str(error)) from None

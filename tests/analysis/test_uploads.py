@@ -3,8 +3,9 @@
 import io
 import zipfile
 
+import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from apps.analysis.uploads import InvalidImage, validate_image
 
@@ -56,6 +57,55 @@ def test_exif_orientation_is_applied_and_metadata_stripped():
     assert not stored.getexif()
     assert b"private note" not in clean.content
     assert b"Camera maker" not in clean.content
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_upright_jpeg_is_stored_as_uploaded_without_its_metadata(progressive):
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker that must not survive"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encode(
+        Image.effect_noise((320, 200), 40).convert("RGB"),
+        "JPEG",
+        quality=75,
+        progressive=progressive,
+        exif=exif,
+        comment=b"private note",
+        xmp=b"<x:xmpmeta>private xmp</x:xmpmeta>",
+        icc_profile=icc,
+    )
+
+    clean = validate_image(data, **LIMITS)
+
+    for private in (b"Camera maker", b"private note", b"private xmp"):
+        assert private not in clean.content
+    stored = Image.open(io.BytesIO(clean.content))
+    assert not stored.getexif()
+    assert stored.info["icc_profile"] == icc
+    # The same compressed data: no second generation of JPEG loss.
+    assert np.array_equal(np.asarray(stored), np.asarray(Image.open(io.BytesIO(data))))
+    assert (clean.width, clean.height, clean.extension) == (320, 200, "jpg")
+
+
+def test_preview_size_decodes_a_jpeg_at_reduced_scale_but_keeps_it_whole():
+    data = encode(painting(1600, 1000), "JPEG")
+
+    clean = validate_image(data, **LIMITS, preview_size=(200, 200))
+
+    assert clean.image.size == (400, 250)  # 1/4, the smallest DCT scale covering 200 x 200
+    assert (clean.width, clean.height) == (1600, 1000)
+    assert Image.open(io.BytesIO(clean.content)).size == (1600, 1000)
+
+
+def test_cmyk_jpeg_is_reencoded_as_rgb():
+    data = encode(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG")
+
+    clean = validate_image(data, **LIMITS)
+
+    assert Image.open(io.BytesIO(clean.content)).mode == "RGB"
+    red, green, blue = clean.image.getpixel((5, 5))
+    assert red > 200
+    assert max(green, blue) < 60
 
 
 def test_transparency_is_composited_over_white():
