@@ -1,6 +1,7 @@
 """The researcher's actions end to end: upload -> results, grid-cell clicks, heatmaps.
 
     python bench/analysis.py --n 1000000 [--uploads 5] [--clicks 200] [--keep [--reuse]]
+        [--dtype bf16]
 
 What runs is the product's own path: ``create_analysis`` (validation, stored copy, thumbnail,
 enqueue) in this process, a real RQ ``ModelWorker`` process on its own queue doing
@@ -8,9 +9,10 @@ enqueue) in this process, a real RQ ``ModelWorker`` process on its own queue doi
 pgvector search -> stored ranking), all against a database of N synthetic sentence vectors
 built by ``bench/search.py``'s generator (its own database, dropped at the end unless
 ``--keep``). The model is a ViT-B/32-shaped CLIP with random weights (``bench/common.py``):
-speed depends on shapes, not on weight values. Sentence texts cycle through the real corpus
-sample so that the heatmap job tokenises real sentences. Images are the real paintings in
-``../shared/artworks`` (1200 to 3820 px wide).
+speed depends on shapes, not on weight values; ``--dtype bf16`` runs the worker's model in
+bf16 (``MODEL_DTYPE=bf16``, worth it on a CPU with native bf16). Sentence texts cycle through
+the real corpus sample so that the heatmap job tokenises real sentences. Images are the real
+paintings in ``../shared/artworks`` (1200 to 3820 px wide).
 
 Measured per painting, as medians over ``--uploads`` repeats:
 
@@ -85,7 +87,7 @@ def median_ms(samples_s: list[float]) -> float:
     return round(statistics.median(samples_s) * 1000, 1)
 
 
-def model_environment(base: Path, adapter: Path | None) -> dict[str, str]:
+def model_environment(base: Path, adapter: Path | None, dtype: str) -> dict[str, str]:
     """Model settings naming the random ViT-B/32 for both keys, for this process and the worker."""
     return {
         "CLIP_BASE_MODEL": str(base),
@@ -93,7 +95,7 @@ def model_environment(base: Path, adapter: Path | None) -> dict[str, str]:
         "PAINTINGCLIP_BASE_MODEL": str(base),
         "PAINTINGCLIP_ADAPTER": str(adapter or ""),
         "MODEL_DEVICE": "cpu",
-        "MODEL_DTYPE": "fp32",
+        "MODEL_DTYPE": dtype,
         "RQ_GPU_QUEUE": QUEUE,
         "HF_HUB_OFFLINE": "1",
     }
@@ -322,6 +324,10 @@ def ratios(ours: dict, theirs: dict, paintings: list[Path]) -> dict:
         )
         for path in paintings
     }
+    out["worker_only"] = {
+        path.name: round(theirs[path.name]["upload_to_done_ms"] / ours[path.name]["worker_ms"], 2)
+        for path in paintings
+    }
     out["cell_click_p95_vs_recomputed"] = round(
         theirs["cell_click_recomputed"]["p95_ms"] / ours["cell_click"]["p95_ms"], 1
     )
@@ -343,6 +349,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="with --keep: reuse a kept database of N rows"
     )
+    parser.add_argument(
+        "--dtype", choices=["fp32", "bf16"], default="fp32", help="the worker's model precision"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here too")
     args = parser.parse_args()
 
@@ -354,7 +363,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="artefact-bench-"))
     tokenizer = train_tokenizer(sentences, scratch / "tokenizer")
     base, adapter = random_vit_b32(scratch, tokenizer)
-    environment = model_environment(base, adapter)
+    environment = model_environment(base, adapter, args.dtype)
     os.environ.update(environment)
 
     data = corpus_bench.generate(args.n)
@@ -371,6 +380,7 @@ def main() -> None:
         "machine": f"{platform.node()} {os.cpu_count()} cores "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
         "torch_threads": torch.get_num_threads(),
+        "worker_dtype": args.dtype,
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
     }
     worker = None
