@@ -27,7 +27,7 @@ DEMO_BASE_MODEL = REPO_ROOT / "apps" / "demo" / "weights" / "clip"
 DEMO_PAINTINGCLIP_ADAPTER = REPO_ROOT / "apps" / "demo" / "weights" / "paintingclip-lora"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "fp32", "fp16", "bf16")
+DTYPES = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
 
     Variables: `CLIP_BASE_MODEL`, `CLIP_ADAPTER`, `PAINTINGCLIP_BASE_MODEL`,
     `PAINTINGCLIP_ADAPTER`, `MODEL_DEVICE` (auto|cpu|cuda|mps), `MODEL_DTYPE`
-    (auto|fp32|fp16|bf16). Both base models default to the demo CLIP shipped in
+    (auto|fp32|fp16|bf16|int8; int8 is the CPU's int8 text encoder, see
+    `apps.engine.quantization`). Both base models default to the demo CLIP shipped in
     `apps/demo/weights/clip`; PaintingCLIP's adapter defaults to the demo LoRA beside it and plain
     CLIP has none. An empty value means "no adapter".
     """

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,6 +108,7 @@ def embed_texts_multi(
         ThreadPoolExecutor(max_workers=TOKENIZE_AHEAD) as tokenizer_threads,
     ):
         for group in groups:
+            encoder = group[0].text_encoder.for_texts(len(texts))
             with _tokenizer_pool(group[0], len(chunks), tokenizer_workers) as pool:
                 # Tokenise the next chunks while the model embeds this one.
                 def tokenize(index: int, lead: LoadedModel = group[0]) -> _Tokens:
@@ -125,7 +127,7 @@ def embed_texts_multi(
                     tokens = pending.popleft().result()
                     if index + TOKENIZE_AHEAD < len(chunks):
                         pending.append(tokenizer_threads.submit(tokenize, index + TOKENIZE_AHEAD))
-                    embedded = _embed_tokens(tokens, group, batch_size, amp, advance)
+                    embedded = _embed_tokens(tokens, group, encoder, batch_size, amp, advance)
                     for key, values in embedded.items():
                         outputs[key][chunk] = values
     return outputs
@@ -211,12 +213,12 @@ class _Tokens:
 def _embed_tokens(
     tokens: _Tokens,
     group: list[LoadedModel],
+    encoder: Callable[..., Any],
     batch_size: int,
     amp: bool,
     advance: Callable[[int], None],
 ) -> dict[str, np.ndarray]:
     device = group[0].device
-    text_model = group[0].clip.text_model
     results = {
         m.spec.key: torch.empty((len(tokens), m.embed_dim), dtype=torch.float32, device=device)
         for m in group
@@ -226,7 +228,7 @@ def _embed_tokens(
         for start in range(0, len(tokens), batch_size):
             rows = tokens.order[start : start + batch_size]
             input_ids = _to_device(tokens.batch(rows), device)
-            pooled = text_model(input_ids=input_ids).pooler_output
+            pooled = encoder(input_ids=input_ids).pooler_output
             where = positions[start : start + len(rows)]
             for m in group:
                 projected = m.clip.text_projection(pooled)

@@ -34,6 +34,7 @@ from transformers import CLIPModel, CLIPProcessor, PreTrainedTokenizerBase
 
 from apps.engine.config import DEVICES, DTYPES, EngineConfig, ModelSpec, specs_from_env
 from apps.engine.images import Preprocess
+from apps.engine.quantization import COMPILE_FROM, TextEncoder, int8_text_encoder
 
 logger = logging.getLogger("apps.engine")
 
@@ -69,10 +70,16 @@ class LoadedModel:
     adapter_state: str
     adapter_modules: frozenset[str]
     """Names (relative to the CLIPModel) of the layers the adapter changed; empty without one."""
+    text_encoder: TextEncoder
+    """What embeds sentences: `clip.text_model`, quantised to int8 with `MODEL_DTYPE=int8`."""
 
     @property
     def clip(self) -> CLIPModel:
         return self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+
+    @property
+    def text_int8(self) -> bool:
+        return self.text_encoder.int8
 
     @property
     def embed_dim(self) -> int:
@@ -88,11 +95,13 @@ class LoadedModel:
 
     def shares_text_encoder_with(self, other: LoadedModel) -> bool:
         """True when both run the same text encoder weights, so one encoder pass serves both:
-        same base, same device and dtype, and adapters (if any) only touch the projections."""
+        same base, device, dtype and quantisation, and adapters (if any) only touch the
+        projections."""
         return (
             self.spec.base == other.spec.base
             and self.device == other.device
             and self.dtype == other.dtype
+            and self.text_int8 == other.text_int8
             and self.adapter_modules <= PROJECTION_MODULES
             and other.adapter_modules <= PROJECTION_MODULES
         )
@@ -112,10 +121,18 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """`auto` is fp32 on CPU (fast half-precision kernels are not a given there), bf16 on CUDA
-    GPUs that support it, otherwise fp16."""
+    """The dtype of the weights. `auto` is fp32 on CPU (fast half-precision kernels are not a
+    given there), bf16 on CUDA GPUs that support it, otherwise fp16. `int8` is a CPU option
+    that keeps fp32 weights and quantises the text encoder after loading
+    (`apps.engine.quantization`)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not one of {', '.join(DTYPES)}.")
+    if dtype == "int8":
+        if device.type != "cpu":
+            raise ValueError(
+                "dtype='int8' quantises the text encoder for a CPU; on a GPU use bf16 or fp16."
+            )
+        return torch.float32
     if dtype != "auto":
         return _DTYPES[dtype]
     if device.type == "cpu":
@@ -148,6 +165,8 @@ class ModelRegistry:
     `merge_adapters=True` (the default) folds each LoRA into its base weights after loading:
     identical outputs, no adapter overhead at inference. `False` keeps the `PeftModel` wrapper
     (useful to inspect or switch adapters); every engine function accepts either.
+    With `dtype="int8"`, `compile_text_from` is the call size from which the quantised text
+    encoder is compiled (None: never).
     """
 
     def __init__(
@@ -157,10 +176,13 @@ class ModelRegistry:
         dtype: str = "auto",
         *,
         merge_adapters: bool = True,
+        compile_text_from: int | None = COMPILE_FROM,
     ) -> None:
         self.specs = {spec.key: spec for spec in specs}
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self.text_int8 = dtype == "int8"
+        self.compile_text_from = compile_text_from
         self.merge_adapters = merge_adapters
         self._loaded: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
@@ -192,6 +214,7 @@ class ModelRegistry:
         """Per key: what is configured and what is loaded. With `load=True` each model is loaded
         first (a failure is reported under `error` instead of raised), as a health check wants."""
         report = {}
+        dtype = str(self.dtype).removeprefix("torch.")
         for key, spec in self.specs.items():
             if load:
                 with contextlib.suppress(ModelLoadError):  # reported under "error" below
@@ -203,7 +226,8 @@ class ModelRegistry:
                 "adapter": spec.adapter,
                 "adapter_state": loaded.adapter_state if loaded else None,
                 "device": str(self.device),
-                "dtype": str(self.dtype).removeprefix("torch."),
+                "dtype": dtype,
+                "text_encoder": "int8" if self.text_int8 else dtype,
                 "embedding_dim": loaded.embed_dim if loaded else None,
                 "error": self._errors.get(key),
             }
@@ -214,14 +238,20 @@ class ModelRegistry:
         model, processor = self._load_base(spec, offline)
         model, adapter_state, adapter_modules = self._apply_adapter(spec, model, offline)
         model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
+        text_model = (model.get_base_model() if isinstance(model, PeftModel) else model).text_model
+        if self.text_int8:
+            text_encoder = int8_text_encoder(text_model, self.compile_text_from)
+        else:
+            text_encoder = TextEncoder(text_model)
         logger.info(
-            "Loaded model %r: base=%s adapter=%s (%s) on %s/%s",
+            "Loaded model %r: base=%s adapter=%s (%s) on %s/%s%s",
             spec.key,
             spec.base,
             spec.adapter,
             adapter_state,
             self.device,
             self.dtype,
+            ", text encoder int8" if self.text_int8 else "",
         )
         return LoadedModel(
             spec=spec,
@@ -232,6 +262,7 @@ class ModelRegistry:
             dtype=self.dtype,
             adapter_state=adapter_state,
             adapter_modules=adapter_modules,
+            text_encoder=text_encoder,
         )
 
     def _load_base(self, spec: ModelSpec, offline: bool) -> tuple[CLIPModel, CLIPProcessor]:

@@ -46,6 +46,7 @@ def test_models_load_lazily_once_and_report_status(tiny_clip: TinyClip) -> None:
         "adapter_state": engine.ADAPTER_LOADED,
         "device": "cpu",
         "dtype": "float32",
+        "text_encoder": "float32",
         "embedding_dim": 24,
         "error": None,
     }
