@@ -27,7 +27,9 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=WEIGHTS, help="folder with clip/ and lora")
     parser.add_argument("--no-pointing", action="store_true", help="skip the Grad-ECLIP metric")
     parser.add_argument("--no-adapter", action="store_true", help="skip clip vs paintingclip")
-    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="model precision")
+    parser.add_argument(
+        "--dtype", choices=["fp32", "bf16", "int8"], default="fp32", help="model precision"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     started = time.perf_counter()

@@ -15,6 +15,7 @@ and the demo model from apps/demo when it has been built. Sentences: the corpus 
 ../shared, split with a regex.
 
     python -m bench.embed --device cpu --n 2000 --n-single 100 --repeats 3
+    python -m bench.embed --device cpu --dtype fp32 --also-dtype bf16 --also-dtype int8 --n 1000
     python -m bench.embed --device cuda --n 200000 --n-single 200 --batch-size 4096 --json
 """
 
@@ -26,6 +27,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,7 @@ def bench_model_set(
             ],
             device=args.device,
             dtype=dtype,
+            compile_text_from=0,  # int8: compiled as for an import, during the warm-up
         )
 
     registry = registry_in(args.dtype)
@@ -124,32 +127,33 @@ def bench_model_set(
         "amp": args.amp,
         "progress": len(texts) >= 50_000,
     }
-    if args.also_dtype:
-        other_options = {**options, "registry": registry_in(args.also_dtype)}
+    other_options = {
+        dtype: {**options, "registry": registry_in(dtype)} for dtype in args.also_dtype
+    }
     upstream = load_upstream(base, adapter, args.device)
     n, n_single = len(texts), min(args.n_single, len(texts))
     scratch = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     phases: dict[str, tuple[int, Callable[[list[str]], Any]]] = {
         "engine_multi": (n, lambda t: engine.embed_texts_multi(t, KEYS, **options)),
         "engine_separate": (n, lambda t: {k: engine.embed_texts(t, k, **options) for k in KEYS}),
-        **(
-            {
-                f"engine_multi_{args.also_dtype}": (
-                    n,
-                    lambda t: engine.embed_texts_multi(t, KEYS, **other_options),
-                )
-            }
-            if args.also_dtype
-            else {}
-        ),
+        **{
+            f"engine_multi_{dtype}": (
+                n,
+                lambda t, dtype=dtype: engine.embed_texts_multi(t, KEYS, **other_options[dtype]),
+            )
+            for dtype in args.also_dtype
+        },
         "upstream_b_batched": (n, lambda t: upstream_batched(t, upstream, args.device)),
         "upstream_a_single": (
             n_single,
             lambda t: upstream_single(t, upstream, args.device, scratch),
         ),
     }
-    for count, run in phases.values():  # warm-up: load lazily, fill caches, pick kernels
+    warm_up_s = {}
+    for phase, (count, run) in phases.items():  # load lazily, fill caches, pick kernels, compile
+        started = time.perf_counter()
         run(texts[: min(count, 64)])
+        warm_up_s[phase] = round(time.perf_counter() - started, 1)
 
     seconds: dict[str, list[float]] = {phase: [] for phase in phases}
     memory: dict[str, list] = {phase: [] for phase in phases}
@@ -176,6 +180,7 @@ def bench_model_set(
             "seconds": [round(s, 3) for s in seconds[phase]],
             "median_s": round(median, 3),
             "sentences_per_s": round(count / median, 1),
+            "warm_up_s": warm_up_s[phase],
             "peak_rss_mb": round(max(m.rss_mb for m in memory[phase])),
             "rss_growth_mb": round(max(m.rss_mb - m.start_rss_mb for m in memory[phase])),
             "cuda_peak_mb": None
@@ -188,6 +193,17 @@ def bench_model_set(
         for pattern in ("a_single", "b_batched"):
             rate = report[f"upstream_{pattern}"]["sentences_per_s"]
             report[f"multi{suffix}_vs_{pattern[0]}"] = round(multi / rate, 2)
+    report["min_cosine_to_engine_multi"] = {
+        phase: round(
+            min(
+                float((outputs[phase][key] * outputs["engine_multi"][key]).sum(axis=1).min())
+                for key in KEYS
+            ),
+            6,
+        )
+        for phase in phases
+        if phase.startswith("engine_multi_")
+    }
     report["max_abs_diff_vs_b"] = {
         key: float(np.abs(outputs["engine_multi"][key] - outputs["upstream_b_batched"][key]).max())
         for key in KEYS
@@ -198,12 +214,14 @@ def bench_model_set(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
+    parser.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16", "int8"], default="auto")
     parser.add_argument("--amp", action="store_true", help="autocast the engine (fp32 weights)")
     parser.add_argument(
         "--also-dtype",
-        choices=["fp32", "fp16", "bf16"],
-        help="also time engine multi in this dtype, in the same run",
+        choices=["fp32", "fp16", "bf16", "int8"],
+        action="append",
+        default=[],
+        help="also time engine multi in this dtype, in the same run (repeatable)",
     )
     parser.add_argument("--n", type=int, default=2000, help="sentences for the batched runs")
     parser.add_argument("--n-single", type=int, default=100, help="sentences for pattern (a)")
@@ -256,6 +274,7 @@ def main() -> None:
         for name in [key for key in report if key.startswith("multi") and "_vs_" in key]:
             print(f"  {name}: {report[name]}x")
         print(f"  max |engine - upstream (b)|: {report['max_abs_diff_vs_b']}")
+        print(f"  min cosine to engine multi: {report['min_cosine_to_engine_multi']}")
     if args.json:
         print(json.dumps(summary))
 
