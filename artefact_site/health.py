@@ -78,6 +78,8 @@ def _models(redis_check: dict) -> dict:
                     "loaded": True,
                     "adapter_state": state["adapter_state"],
                     "device": state["device"],
+                    "dtype": state.get("dtype"),
+                    "text_encoder": state.get("text_encoder"),
                     "embedding_dim": state["embedding_dim"],
                 }
             elif state.get("error") and not current["loaded"]:

@@ -302,6 +302,8 @@ class ModelList(APIView):
                     "adapter": settings.MODEL_SETTINGS.get(f"{key.upper()}_ADAPTER") or None,
                     "loaded_by_workers": len(loaded),
                     "adapter_state": loaded[0]["adapter_state"] if loaded else None,
+                    "dtype": loaded[0].get("dtype") if loaded else None,
+                    "text_encoder": loaded[0].get("text_encoder") if loaded else None,
                     "embedding_dim": loaded[0]["embedding_dim"] if loaded else None,
                     "errors": sorted({state["error"] for state in states if state.get("error")}),
                 }

@@ -37,6 +37,24 @@ def test_healthz_reports_database_pgvector_redis_and_worker(client, rq_worker):
     assert body["models"]["ok"] is True
     assert body["models"]["keys"]["paintingclip"]["adapter_state"] == "loaded"
     assert body["models"]["keys"]["clip"]["adapter_state"] == "none"
+    assert body["models"]["keys"]["clip"]["text_encoder"] == "float32"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_model_list_says_what_the_workers_loaded(client, rq_worker, django_user_model):
+    client.force_login(django_user_model.objects.create_user("reader"))
+
+    response = client.get("/api/v1/models")
+
+    assert response.status_code == 200
+    models = {model["key"]: model for model in response.json()}
+    assert set(models) == {"clip", "paintingclip"}
+    assert models["paintingclip"]["loaded_by_workers"] == 1
+    assert models["paintingclip"]["adapter_state"] == "loaded"
+    assert models["clip"]["adapter_state"] == "none"
+    assert (models["clip"]["dtype"], models["clip"]["text_encoder"]) == ("float32", "float32")
+    assert models["clip"]["errors"] == []
 
 
 @pytest.mark.django_db(transaction=True)
