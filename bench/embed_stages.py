@@ -7,8 +7,9 @@ on the same sentences and ViT-B/32-shaped random CLIP + LoRA as `bench.embed`:
 - the text encoder alone, on pre-tokenised batches;
 - `embed_texts_multi` for both models with and without the pool;
 - optionally (`--batch-sizes`) the encoder alone at several batch sizes, and (`--int8`) a copy
-  of the encoder with PyTorch's dynamic int8 quantisation (deprecated `torch.ao` API; a
-  measurement, not an engine option), with its cosine to the unquantised embeddings.
+  of the encoder with PyTorch's dynamic int8 quantisation (the deprecated `torch.ao` API, kept
+  as a reference; the engine's own `MODEL_DTYPE=int8` uses torchao and is timed by
+  `bench.embed --also-dtype int8`), with its cosine to the unquantised embeddings.
 
     python -m bench.embed_stages --device cuda --n 400000
     python -m bench.embed_stages --device cpu --dtype fp32 --n 512 --repeats 3 \
