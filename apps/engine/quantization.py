@@ -66,6 +66,11 @@ class TextEncoder:
                     )
                     self.compile_from = None
                     return self.module
+                logger.info(
+                    "Compiling the int8 text encoder for a call of %d sentences: the first "
+                    "batch waits for it (about a minute on two cores, once per process).",
+                    count,
+                )
                 self._compiled = torch.compile(self.module, dynamic=True)
             return self._compiled
 

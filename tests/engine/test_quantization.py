@@ -55,7 +55,10 @@ def test_int8_quantises_the_text_encoder_only_and_stays_close_to_fp32(
     assert (status["dtype"], status["text_encoder"]) == ("float32", "int8")
 
 
-def test_queries_run_eagerly_and_imports_compiled(int8: engine.ModelRegistry) -> None:
+def test_queries_run_eagerly_and_imports_compiled(
+    int8: engine.ModelRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="apps.engine")
     encoder = int8.get("clip").text_encoder
     eager = engine.embed_texts(SENTENCES, "clip", registry=int8)
     assert not encoder.compiled
@@ -64,6 +67,7 @@ def test_queries_run_eagerly_and_imports_compiled(int8: engine.ModelRegistry) ->
     compiled = engine.embed_texts(many, "clip", registry=int8)
 
     assert encoder.compiled
+    assert f"Compiling the int8 text encoder for a call of {len(many)} sentences" in caplog.text
     assert cosines(compiled[: len(SENTENCES)], eager).min() > 0.999
     # A sentence's vector hardly depends on its batch (int8 kernels differ by shape).
     repeats = compiled.reshape(10, len(SENTENCES), -1)
