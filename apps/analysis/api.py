@@ -32,7 +32,6 @@ from apps.analysis.serializers import (
     WorkSummarySerializer,
 )
 from apps.corpus.models import Work
-from apps.corpus.selectors import model_keys
 from apps.engine.registry import ModelLoadError
 from artefact_site.api import AnalysisRateThrottle, ApiError
 
@@ -283,32 +282,7 @@ class ModelList(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
-        import django_rq
-        from rq import Worker
-
-        from apps.analysis.worker import published_models
-
-        connection = django_rq.get_connection("default")
-        workers = Worker.all(connection=connection)
-        published = published_models(connection, [worker.name for worker in workers])
-        models = []
-        for key in model_keys():
-            states = [status[key] for status in published.values() if key in status]
-            loaded = [state for state in states if state["loaded"]]
-            models.append(
-                {
-                    "key": key,
-                    "base": settings.MODEL_SETTINGS[f"{key.upper()}_BASE_MODEL"],
-                    "adapter": settings.MODEL_SETTINGS.get(f"{key.upper()}_ADAPTER") or None,
-                    "loaded_by_workers": len(loaded),
-                    "adapter_state": loaded[0]["adapter_state"] if loaded else None,
-                    "dtype": loaded[0].get("dtype") if loaded else None,
-                    "text_encoder": loaded[0].get("text_encoder") if loaded else None,
-                    "embedding_dim": loaded[0]["embedding_dim"] if loaded else None,
-                    "errors": sorted({state["error"] for state in states if state.get("error")}),
-                }
-            )
-        return Response(models)
+        return Response(selectors.models_on_workers())
 
 
 def _split(value: str) -> list[str]:

@@ -47,6 +47,7 @@ KEPT_JPEG_APP_SEGMENTS = ((0xE2, b"ICC_PROFILE\x00"), (0xEE, b"Adobe"))
 """Application segments a decoder or viewer needs: the colour profile, and Adobe's note of the
 colour transform (without it some files decode with wrong colours). Every other APPn segment
 (JFIF, EXIF, XMP, IPTC, vendor data) and every comment is metadata and is dropped."""
+_SIGNATURE_LENGTH = max(len(signature) for _, signature in KEPT_JPEG_APP_SEGMENTS)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def _jpeg_without_metadata(data: bytes) -> bytes | None:
     frame header, scans) copied unchanged; None if its segments cannot be walked to EOI."""
     kept = [data[:2]]
     for marker, start, end in _jpeg_segments(data):
-        if not _is_jpeg_metadata(marker, data[start + 4 : start + 4 + 12]):
+        # Only a segment's first bytes are read: a scan's segment runs for megabytes.
+        if not _is_jpeg_metadata(marker, data[start + 4 : start + 4 + _SIGNATURE_LENGTH]):
             kept.append(data[start:end])
         if marker == 0xD9:
             return b"".join(kept)

@@ -75,7 +75,7 @@ class LoadedModel:
 
     @property
     def clip(self) -> CLIPModel:
-        return self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+        return _clip_of(self.model)
 
     @property
     def text_int8(self) -> bool:
@@ -105,6 +105,11 @@ class LoadedModel:
             and self.adapter_modules <= PROJECTION_MODULES
             and other.adapter_modules <= PROJECTION_MODULES
         )
+
+
+def _clip_of(model: CLIPModel | PeftModel) -> CLIPModel:
+    """The CLIPModel whose submodules run, inside a PeftModel or not."""
+    return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
 def resolve_device(device: str) -> torch.device:
@@ -238,7 +243,7 @@ class ModelRegistry:
         model, processor = self._load_base(spec, offline)
         model, adapter_state, adapter_modules = self._apply_adapter(spec, model, offline)
         model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
-        text_model = (model.get_base_model() if isinstance(model, PeftModel) else model).text_model
+        text_model = _clip_of(model).text_model
         if self.text_int8:
             text_encoder = int8_text_encoder(text_model, self.compile_text_from)
         else:
