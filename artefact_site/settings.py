@@ -167,6 +167,10 @@ ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
 ANALYSIS_GRID = (7, 7)
 ANALYSIS_MAX_HEATMAPS = 10
 ANALYSIS_PRELOAD_MODELS = env_bool("ANALYSIS_PRELOAD_MODELS", True)
+# Short side of the reduced copy stored with each upload, which whole-image model passes read
+# instead of decoding the full upload again; at least the models' input size (224 for CLIP
+# ViT-B/32, 336 for ViT-L/14-336), or the worker falls back to the full upload.
+ANALYSIS_REDUCED_SIDE = env_int("ANALYSIS_REDUCED_SIDE", 224)
 
 # Models (apps/engine). Defaults point both keys at the demo model that ships in apps/demo.
 DEMO_WEIGHTS = BASE_DIR / "apps" / "demo" / "weights"

@@ -160,6 +160,9 @@ def setup_django(n: int, reuse: bool) -> bool:
             cursor.execute("SELECT count(*) FROM corpus_sentenceembedding")
             if cursor.fetchone()[0] == n:
                 admin.close()
+                from django.core.management import call_command
+
+                call_command("migrate", verbosity=0)  # a kept database may predate a migration
                 return True
         connection.close()
     admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")

@@ -27,6 +27,13 @@ class Analysis(models.Model):
     )
     image = models.ImageField(upload_to="analyses/%Y/%m/", max_length=300)
     thumbnail = models.ImageField(upload_to="analyses/thumbnails/%Y/%m/", max_length=300)
+    reduced = models.ImageField(
+        upload_to="analyses/reduced/%Y/%m/",
+        max_length=300,
+        blank=True,
+        help_text="The upright image reduced to about ANALYSIS_REDUCED_SIDE px on its short "
+        "side, uncompressed (PPM): what whole-image model passes read.",
+    )
     original_filename = models.CharField(max_length=255, blank=True)
     file_size = models.PositiveBigIntegerField(help_text="Bytes of the upload as received.")
     width = models.PositiveIntegerField()

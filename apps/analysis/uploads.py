@@ -18,6 +18,7 @@ are strict and each failure is one sentence the API returns with HTTP 400:
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,18 +136,17 @@ def _jpeg_without_metadata(data: bytes) -> bytes | None:
     return None
 
 
+_ENTROPY_CODED_MARKER = re.compile(rb"\xff(?=[^\x00\xd0-\xd7])")
+"""An 0xFF byte that is neither a stuffed 0xFF00 nor a restart marker: where entropy-coded
+data ends."""
+
+
 def _next_marker(data: bytes, position: int) -> int | None:
-    """Offset of the next marker in entropy-coded data: an 0xFF byte that is not a stuffed
-    0xFF00 or a restart marker. ``bytes.find`` does the scanning, in C: a Python loop over
-    every byte took half a second for a 3 MB photograph."""
-    while True:
-        position = data.find(b"\xff", position)
-        if position == -1 or position + 1 >= len(data):
-            return None
-        following = data[position + 1]
-        if following != 0x00 and not 0xD0 <= following <= 0xD7:
-            return position
-        position += 2
+    """Offset of the next marker in entropy-coded data. The regular expression scans in C, in
+    one call: a Python loop over every byte took half a second for a 3 MB photograph, one
+    ``bytes.find`` per 0xFF byte 2.4 ms, this 1.4 ms."""
+    found = _ENTROPY_CODED_MARKER.search(data, position)
+    return None if found is None else found.start()
 
 
 def _png_end(data: bytes) -> int | None:

@@ -17,6 +17,7 @@ from rq.registry import StartedJobRegistry
 
 from apps import engine
 from apps.analysis import registry as analysis_registry
+from apps.analysis import services
 from apps.analysis.jobs import ABANDONED
 from apps.analysis.models import Analysis, AnalysisEmbedding, Heatmap
 from apps.corpus.models import Sentence, Work
@@ -48,7 +49,7 @@ def test_upload_runs_in_a_worker_and_returns_ranked_results(api, corpus, workers
     assert response.status_code == 202, response.json()
     analysis_id = response.json()["id"]
     assert response.json()["status"] == "queued"
-    assert gpu_queue().count == 1
+    assert gpu_queue().job_ids == [Analysis.objects.get(pk=analysis_id).job_id]
 
     result = workers.burst()
     assert result.returncode == 0, result.stderr
@@ -100,6 +101,69 @@ def test_crop_is_encoded_afresh(api, corpus, workers, models):
     np.testing.assert_allclose(stored, expected, atol=1e-5)
     whole = engine.embed_image(image, "clip", registry=models)
     assert not np.allclose(stored, whole, atol=1e-3)
+
+
+def reduced_copy(analysis_id) -> Image.Image:
+    with Analysis.objects.get(pk=analysis_id).reduced.open("rb") as handle:
+        image = Image.open(handle)
+        image.load()
+    return image
+
+
+def test_whole_image_passes_read_the_reduced_copy(api, corpus, workers, models, settings):
+    settings.ANALYSIS_REDUCED_SIDE = 64  # the tiny model's input size
+    data = painting_bytes(400, 260, "PNG")
+    analysis_id = upload(api, data, name="painting.png", model="clip").json()["id"]
+
+    reduced = reduced_copy(analysis_id)
+    assert reduced.format == "PPM"
+    assert reduced.size == (100, 65)  # 260 // 64 = 4: a box filter over 4 x 4 pixels
+    original = Image.open(io.BytesIO(data))
+    np.testing.assert_array_equal(np.asarray(reduced), np.asarray(original.reduce(4)))
+
+    assert workers.burst().returncode == 0
+    assert finished(api, analysis_id)["status"] == "done"
+    stored = AnalysisEmbedding.objects.get(analysis_id=analysis_id, model_key="clip")
+    from_copy = engine.analyse_image(reduced, "clip", registry=models)
+    np.testing.assert_allclose(stored.query(), from_copy.embedding, atol=1e-5)
+    np.testing.assert_allclose(stored.cell(3, 5), from_copy.cells[3, 5], atol=1e-5)
+    from_original = engine.analyse_image(original.convert("RGB"), "clip", registry=models)
+    assert not np.allclose(stored.query(), from_original.embedding, atol=1e-4)
+
+
+@pytest.mark.parametrize("copy", ["too small", "removed"])
+def test_without_a_usable_reduced_copy_the_upload_is_read(
+    api, corpus, workers, models, settings, copy
+):
+    if copy == "too small":
+        settings.ANALYSIS_REDUCED_SIDE = 16  # a quarter of what the tiny model needs
+    data = painting_bytes(400, 260)
+    analysis_id = upload(api, data, model="clip").json()["id"]
+    if copy == "too small":
+        assert min(reduced_copy(analysis_id).size) < 64
+    else:
+        Analysis.objects.get(pk=analysis_id).reduced.delete(save=False)
+
+    assert workers.burst().returncode == 0
+    stored = AnalysisEmbedding.objects.get(analysis_id=analysis_id, model_key="clip")
+    decoded = engine.load_image(data, min_short_side=64)
+    expected = engine.analyse_image(decoded, "clip", registry=models).embedding
+    np.testing.assert_allclose(stored.query(), expected, atol=1e-5)
+
+
+def test_running_an_analysis_again_replaces_its_vectors(api, corpus, models, redis_connection):
+    analysis_id = upload(api, model="clip").json()["id"]
+    services.run_analysis(analysis_id)  # in this process: the job a dead worker left, retried
+    first = AnalysisEmbedding.objects.get(analysis_id=analysis_id, model_key="clip")
+    AnalysisEmbedding.objects.filter(pk=first.pk).update(
+        query_vector=np.ones(first.dim, dtype=np.float32).tobytes()
+    )
+
+    services.run_analysis(analysis_id)
+
+    again = AnalysisEmbedding.objects.get(analysis_id=analysis_id, model_key="clip")
+    np.testing.assert_array_equal(again.query(), first.query())
+    assert Analysis.objects.get(pk=analysis_id).status == "done"
 
 
 def test_cell_click_is_a_database_search_without_model_or_queue(api, corpus, workers, monkeypatch):
@@ -200,14 +264,10 @@ def test_heatmaps_for_several_sentences_in_one_job(api, corpus, workers, models)
     assert 0.0 <= values.min() <= values.max() <= 1.0
 
     # The worker explains the sentences' stored half-precision embeddings (no text encoder)
-    # on the image decoded at the scale the model needs; its maps match those computed from
-    # the text on the same pixels, to rounding.
+    # on the upload's reduced copy; its maps match those computed from the text on the same
+    # pixels, to rounding.
     analysis = Analysis.objects.get(pk=analysis_id)
-    preprocess = models.get(analysis.model_key).preprocess
-    with analysis.image.open("rb") as stored:
-        image = engine.load_image(
-            stored.read(), min_short_side=min(preprocess.crop_height, preprocess.crop_width)
-        )
+    image = reduced_copy(analysis_id)
     texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
     from_text = engine.gradeclip_maps(
         image, [texts[s] for s in sentence_ids], analysis.model_key, keep_aspect=True
@@ -247,7 +307,9 @@ def test_unknown_model_and_filters_are_refused(api, corpus, media):
 
 def test_a_job_that_raises_ends_failed_with_its_message(api, corpus, workers):
     analysis_id = upload(api).json()["id"]
-    Analysis.objects.get(pk=analysis_id).image.delete(save=False)
+    analysis = Analysis.objects.get(pk=analysis_id)
+    for stored in (analysis.image, analysis.reduced):  # the job finds no pixels to read
+        stored.delete(save=False)
 
     assert workers.burst().returncode == 0
 
