@@ -8,7 +8,13 @@ from django.db.models import QuerySet
 from apps.analysis.models import Analysis, AnalysisResult, Heatmap
 from apps.corpus.selectors import model_keys
 
-MODEL_FIELDS_FROM_WORKERS = ("adapter_state", "dtype", "text_encoder", "embedding_dim")
+MODEL_FIELDS_FROM_WORKERS = (
+    "adapter_state",
+    "dtype",
+    "text_encoder",
+    "vision_encoder",
+    "embedding_dim",
+)
 """What the model list takes from the first live worker that loaded a model."""
 
 

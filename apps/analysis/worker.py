@@ -3,7 +3,8 @@
 A `SimpleWorker` runs jobs in its own process instead of forking a work-horse per job: the
 models loaded by the first job stay loaded for the next (and CUDA, which does not survive a
 fork, keeps working). This subclass also loads the configured models before taking the first
-job, so the first researcher does not wait for it, and publishes what it loaded in Redis for
+job (and runs each on a blank image, which compiles an int8 vision encoder), so the first
+researcher does not wait for either, and publishes what it loaded in Redis for
 `/healthz` and the API's model list.
 """
 
@@ -15,6 +16,7 @@ import logging
 from django.conf import settings
 from rq.worker import SimpleWorker
 
+from apps import engine
 from apps.analysis.registry import get_registry
 
 logger = logging.getLogger(__name__)
@@ -25,11 +27,13 @@ MODELS_KEY = "artefact:worker-models"
 class ModelWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         if settings.ANALYSIS_PRELOAD_MODELS:
-            self.publish_models(load=True)
+            get_registry().status(load=True)
+            engine.warm_up(get_registry())  # MODEL_DTYPE=int8 compiles its vision encoder here
+            self.publish_models()
         return super().work(*args, **kwargs)
 
-    def publish_models(self, *, load: bool = False) -> None:
-        status = get_registry().status(load=load)
+    def publish_models(self) -> None:
+        status = get_registry().status()
         self.connection.hset(MODELS_KEY, self.name, json.dumps(status))
 
     def execute_job(self, job, queue):

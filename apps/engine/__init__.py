@@ -21,6 +21,7 @@ from apps.engine.embedding import (
     embed_image,
     embed_texts,
     embed_texts_multi,
+    warm_up,
 )
 from apps.engine.gradeclip import METHODS, explanation_maps, gradeclip_maps
 from apps.engine.images import Box, Preprocess, cell_at, cell_box, crop_box, load_image
@@ -68,4 +69,5 @@ __all__ = [
     "load_image",
     "render_overlay",
     "specs_from_env",
+    "warm_up",
 ]

@@ -338,11 +338,19 @@ def cell_embeddings(
 def _vision_tokens(model: LoadedModel, images: list[Image.Image]) -> torch.Tensor:
     """All output tokens of the vision tower in the joint embedding space: [B, 1 + P, D]
     (class token first). The class token equals `CLIPModel.get_image_features`."""
-    clip = model.clip
     pixel_values = model.preprocess.pixel_values(images).to(model.device, model.dtype)
     with torch.inference_mode():
-        hidden = clip.vision_model(pixel_values=pixel_values).last_hidden_state
-        return clip.visual_projection(clip.vision_model.post_layernorm(hidden)).float()
+        return model.vision_encoder.run(pixel_values).float()
+
+
+def warm_up(registry: ModelRegistry | None = None) -> None:
+    """Embed a blank image with every loaded model: a compiled (int8) vision encoder compiles
+    now, at a worker's start, instead of in the first researcher's job."""
+    registry = get_registry(registry)
+    for key, state in registry.status().items():
+        if state["loaded"]:
+            side = registry.get(key).preprocess.shortest_edge
+            embed_image(Image.new("RGB", (side, side)), key, registry=registry)
 
 
 def _pool_cells(model: LoadedModel, patches: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:

@@ -34,7 +34,14 @@ from transformers import CLIPModel, CLIPProcessor, PreTrainedTokenizerBase
 
 from apps.engine.config import DEVICES, DTYPES, EngineConfig, ModelSpec, specs_from_env
 from apps.engine.images import Preprocess
-from apps.engine.quantization import COMPILE_FROM, TextEncoder, int8_text_encoder
+from apps.engine.quantization import (
+    COMPILE_FROM,
+    TextEncoder,
+    VisionEncoder,
+    VisionTokens,
+    int8_text_encoder,
+    int8_vision_encoder,
+)
 
 logger = logging.getLogger("apps.engine")
 
@@ -72,6 +79,9 @@ class LoadedModel:
     """Names (relative to the CLIPModel) of the layers the adapter changed; empty without one."""
     text_encoder: TextEncoder
     """What embeds sentences: `clip.text_model`, quantised to int8 with `MODEL_DTYPE=int8`."""
+    vision_encoder: VisionEncoder
+    """What embeds images for retrieval: the vision tower as loaded, or with `MODEL_DTYPE=int8`
+    a quantised copy (Grad-ECLIP always runs the tower as loaded)."""
 
     @property
     def clip(self) -> CLIPModel:
@@ -171,7 +181,8 @@ class ModelRegistry:
     identical outputs, no adapter overhead at inference. `False` keeps the `PeftModel` wrapper
     (useful to inspect or switch adapters); every engine function accepts either.
     With `dtype="int8"`, `compile_text_from` is the call size from which the quantised text
-    encoder is compiled (None: never).
+    encoder is compiled (None: never), and `compile_vision` whether the quantised vision encoder
+    is compiled on its first image.
     """
 
     def __init__(
@@ -182,12 +193,14 @@ class ModelRegistry:
         *,
         merge_adapters: bool = True,
         compile_text_from: int | None = COMPILE_FROM,
+        compile_vision: bool = True,
     ) -> None:
         self.specs = {spec.key: spec for spec in specs}
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.text_int8 = dtype == "int8"
         self.compile_text_from = compile_text_from
+        self.compile_vision = compile_vision
         self.merge_adapters = merge_adapters
         self._loaded: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
@@ -233,6 +246,7 @@ class ModelRegistry:
                 "device": str(self.device),
                 "dtype": dtype,
                 "text_encoder": "int8" if self.text_int8 else dtype,
+                "vision_encoder": "int8" if self.text_int8 else dtype,
                 "embedding_dim": loaded.embed_dim if loaded else None,
                 "error": self._errors.get(key),
             }
@@ -243,11 +257,13 @@ class ModelRegistry:
         model, processor = self._load_base(spec, offline)
         model, adapter_state, adapter_modules = self._apply_adapter(spec, model, offline)
         model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
-        text_model = _clip_of(model).text_model
+        clip = _clip_of(model)
         if self.text_int8:
-            text_encoder = int8_text_encoder(text_model, self.compile_text_from)
+            text_encoder = int8_text_encoder(clip.text_model, self.compile_text_from)
+            vision_encoder = int8_vision_encoder(clip, compile=self.compile_vision)
         else:
-            text_encoder = TextEncoder(text_model)
+            text_encoder = TextEncoder(clip.text_model)
+            vision_encoder = VisionEncoder(VisionTokens(clip.vision_model, clip.visual_projection))
         logger.info(
             "Loaded model %r: base=%s adapter=%s (%s) on %s/%s%s",
             spec.key,
@@ -256,7 +272,7 @@ class ModelRegistry:
             adapter_state,
             self.device,
             self.dtype,
-            ", text encoder int8" if self.text_int8 else "",
+            ", text and vision encoders int8" if self.text_int8 else "",
         )
         return LoadedModel(
             spec=spec,
@@ -268,6 +284,7 @@ class ModelRegistry:
             adapter_state=adapter_state,
             adapter_modules=adapter_modules,
             text_encoder=text_encoder,
+            vision_encoder=vision_encoder,
         )
 
     def _load_base(self, spec: ModelSpec, offline: bool) -> tuple[CLIPModel, CLIPProcessor]:

@@ -1,4 +1,5 @@
-"""MODEL_DTYPE=int8: the CPU text encoder in int8, eager for queries, compiled for imports."""
+"""MODEL_DTYPE=int8: the CPU text encoder in int8, eager for queries, compiled for imports;
+image retrieval on an int8 copy of the vision tower, compiled when a worker warms up."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ def specs(tiny_clip: TinyClip) -> list[engine.ModelSpec]:
 @pytest.fixture(scope="module")
 def int8(tiny_clip: TinyClip) -> engine.ModelRegistry:
     return engine.ModelRegistry(
-        specs(tiny_clip), device="cpu", dtype="int8", compile_text_from=len(SENTENCES) * 10
+        specs(tiny_clip),
+        device="cpu",
+        dtype="int8",
+        compile_text_from=len(SENTENCES) * 10,
+        compile_vision=False,  # compiled in its own test
     )
 
 
@@ -80,6 +85,42 @@ def test_gradeclip_explains_with_int8_text_embeddings(int8: engine.ModelRegistry
     assert maps.shape == (3, 4, 4)
     assert np.isfinite(maps).all()
     assert maps.max() == 1.0
+
+
+def test_int8_embeds_images_with_a_quantised_copy_of_the_vision_tower(
+    tiny_clip: TinyClip, int8: engine.ModelRegistry
+) -> None:
+    fp32 = engine.ModelRegistry(specs(tiny_clip), device="cpu", dtype="fp32")
+    image = noise(90, 70, seed=3)
+    for key in KEYS:
+        expected = engine.analyse_image(image, key, registry=fp32)
+        seen = engine.analyse_image(image, key, registry=int8)
+        assert float(seen.embedding @ expected.embedding) > 0.99
+        assert (seen.cells * expected.cells).sum(-1).min() > 0.99
+        assert np.abs(seen.embedding - expected.embedding).max() > 1e-4  # really quantised
+
+    model = int8.get("clip")
+    copy_linear = model.vision_encoder.run.vision_model.encoder.layers[0].mlp.fc1
+    tower_linear = model.clip.vision_model.encoder.layers[0].mlp.fc1
+    assert type(copy_linear.weight) is not torch.nn.Parameter
+    assert type(tower_linear.weight) is torch.nn.Parameter  # Grad-ECLIP's tower stays fp32
+    assert int8.status()["clip"]["vision_encoder"] == "int8"
+
+
+def test_warm_up_compiles_the_int8_vision_encoder(tiny_clip: TinyClip) -> None:
+    registry = engine.ModelRegistry(specs(tiny_clip)[:1], device="cpu", dtype="int8")
+    eager = engine.ModelRegistry(
+        specs(tiny_clip)[:1], device="cpu", dtype="int8", compile_vision=False
+    )
+    registry.get("clip")
+    frames_before = torch._dynamo.utils.counters["frames"]["ok"]
+
+    engine.warm_up(registry)
+
+    assert torch._dynamo.utils.counters["frames"]["ok"] > frames_before
+    image = noise(80, 64, seed=5)
+    compiled = engine.embed_image(image, "clip", registry=registry)
+    assert float(compiled @ engine.embed_image(image, "clip", registry=eager)) > 0.999
 
 
 def test_int8_is_a_cpu_option(tiny_clip: TinyClip) -> None:

@@ -47,6 +47,7 @@ def test_models_load_lazily_once_and_report_status(tiny_clip: TinyClip) -> None:
         "device": "cpu",
         "dtype": "float32",
         "text_encoder": "float32",
+        "vision_encoder": "float32",
         "embedding_dim": 24,
         "error": None,
     }

@@ -53,7 +53,8 @@ def test_model_list_says_what_the_workers_loaded(client, rq_worker, django_user_
     assert models["paintingclip"]["loaded_by_workers"] == 1
     assert models["paintingclip"]["adapter_state"] == "loaded"
     assert models["clip"]["adapter_state"] == "none"
-    assert (models["clip"]["dtype"], models["clip"]["text_encoder"]) == ("float32", "float32")
+    clip = models["clip"]
+    assert (clip["dtype"], clip["text_encoder"], clip["vision_encoder"]) == ("float32",) * 3
     assert models["clip"]["errors"] == []
 
 
