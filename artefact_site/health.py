@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 from rq import Worker
 
+from apps.analysis.selectors import MODEL_FIELDS_FROM_WORKERS
 from apps.analysis.worker import published_models
 
 
@@ -76,11 +77,8 @@ def _models(redis_check: dict) -> dict:
             if state["loaded"]:
                 keys[key] = {
                     "loaded": True,
-                    "adapter_state": state["adapter_state"],
                     "device": state["device"],
-                    "dtype": state.get("dtype"),
-                    "text_encoder": state.get("text_encoder"),
-                    "embedding_dim": state["embedding_dim"],
+                    **{name: state.get(name) for name in MODEL_FIELDS_FROM_WORKERS},
                 }
             elif state.get("error") and not current["loaded"]:
                 current["error"] = state["error"]

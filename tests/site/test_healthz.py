@@ -37,7 +37,8 @@ def test_healthz_reports_database_pgvector_redis_and_worker(client, rq_worker):
     assert body["models"]["ok"] is True
     assert body["models"]["keys"]["paintingclip"]["adapter_state"] == "loaded"
     assert body["models"]["keys"]["clip"]["adapter_state"] == "none"
-    assert body["models"]["keys"]["clip"]["text_encoder"] == "float32"
+    clip = body["models"]["keys"]["clip"]
+    assert (clip["text_encoder"], clip["vision_encoder"]) == ("float32", "float32")
 
 
 @pytest.mark.django_db(transaction=True)
