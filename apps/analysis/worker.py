@@ -27,8 +27,9 @@ MODELS_KEY = "artefact:worker-models"
 class ModelWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         if settings.ANALYSIS_PRELOAD_MODELS:
-            get_registry().status(load=True)
-            engine.warm_up(get_registry())  # MODEL_DTYPE=int8 compiles its vision encoder here
+            registry = get_registry()
+            registry.status(load=True)
+            engine.warm_up(registry)  # MODEL_DTYPE=int8 compiles its vision encoder here
             self.publish_models()
         return super().work(*args, **kwargs)
 

@@ -198,7 +198,8 @@ class ModelRegistry:
         self.specs = {spec.key: spec for spec in specs}
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
-        self.text_int8 = dtype == "int8"
+        self.int8 = dtype == "int8"
+        """int8 text and vision encoders (the tower itself stays as loaded for Grad-ECLIP)."""
         self.compile_text_from = compile_text_from
         self.compile_vision = compile_vision
         self.merge_adapters = merge_adapters
@@ -233,6 +234,7 @@ class ModelRegistry:
         first (a failure is reported under `error` instead of raised), as a health check wants."""
         report = {}
         dtype = str(self.dtype).removeprefix("torch.")
+        encoders = "int8" if self.int8 else dtype
         for key, spec in self.specs.items():
             if load:
                 with contextlib.suppress(ModelLoadError):  # reported under "error" below
@@ -245,8 +247,8 @@ class ModelRegistry:
                 "adapter_state": loaded.adapter_state if loaded else None,
                 "device": str(self.device),
                 "dtype": dtype,
-                "text_encoder": "int8" if self.text_int8 else dtype,
-                "vision_encoder": "int8" if self.text_int8 else dtype,
+                "text_encoder": encoders,
+                "vision_encoder": encoders,
                 "embedding_dim": loaded.embed_dim if loaded else None,
                 "error": self._errors.get(key),
             }
@@ -258,7 +260,7 @@ class ModelRegistry:
         model, adapter_state, adapter_modules = self._apply_adapter(spec, model, offline)
         model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
         clip = _clip_of(model)
-        if self.text_int8:
+        if self.int8:
             text_encoder = int8_text_encoder(clip.text_model, self.compile_text_from)
             vision_encoder = int8_vision_encoder(clip, compile=self.compile_vision)
         else:
@@ -272,7 +274,7 @@ class ModelRegistry:
             adapter_state,
             self.device,
             self.dtype,
-            ", text and vision encoders int8" if self.text_int8 else "",
+            ", text and vision encoders int8" if self.int8 else "",
         )
         return LoadedModel(
             spec=spec,
