@@ -10,7 +10,7 @@ from django.db import connection
 from rq import Worker
 
 from apps.analysis.selectors import MODEL_FIELDS_FROM_WORKERS
-from apps.analysis.worker import published_models
+from apps.analysis.worker import published_models, starting_workers
 
 
 @dataclass
@@ -53,16 +53,28 @@ def _redis() -> dict:
         "workers": len(workers),
         "queues": sorted({queue for worker in workers for queue in worker.queue_names()}),
         "published_models": published_models(redis, [worker.name for worker in workers]),
+        "starting": starting_workers(redis),
     }
+
+
+def _starting_clause(starting: list[dict]) -> str:
+    """'; 1 worker is starting (warming up its models, for 40 s)', or nothing."""
+    if not starting:
+        return ""
+    oldest = starting[0]
+    workers = "1 worker is" if len(starting) == 1 else f"{len(starting)} workers are"
+    return f"; {workers} starting ({oldest['stage']}, for {oldest['seconds']} s)"
 
 
 def _workers(redis_check: dict) -> dict:
     if not redis_check["ok"]:
         return {"ok": False, "error": "Redis is down, so no worker can be reached"}
-    count = redis_check["workers"]
+    count, starting = redis_check["workers"], redis_check["starting"]
+    extra = {"starting": starting} if starting else {}
     if count == 0:
-        return {"ok": False, "count": 0, "error": f"no RQ worker serves '{settings.RQ_GPU_QUEUE}'"}
-    return {"ok": True, "count": count}
+        error = f"no RQ worker serves '{settings.RQ_GPU_QUEUE}' yet" + _starting_clause(starting)
+        return {"ok": False, "count": 0, "error": error, **extra}
+    return {"ok": True, "count": count, **extra}
 
 
 def _models(redis_check: dict) -> dict:
@@ -70,6 +82,7 @@ def _models(redis_check: dict) -> dict:
     if not redis_check["ok"]:
         return {"ok": False, "error": "Redis is down, so no worker can report its models"}
     by_worker = redis_check.pop("published_models")
+    starting = redis_check.pop("starting")
     keys: dict[str, dict] = {}
     for status in by_worker.values():
         for key, state in status.items():
@@ -83,7 +96,8 @@ def _models(redis_check: dict) -> dict:
             elif state.get("error") and not current["loaded"]:
                 current["error"] = state["error"]
     if not keys:
-        return {"ok": False, "error": "no worker has reported loading its models yet"}
+        error = "no worker has reported loading its models yet"
+        return {"ok": False, "error": error + _starting_clause(starting)}
     failing = sorted(key for key, state in keys.items() if not state["loaded"])
     if failing:
         return {"ok": False, "error": f"not loaded: {', '.join(failing)}", "keys": keys}

@@ -6,12 +6,17 @@ fork, keeps working). This subclass also loads the configured models before taki
 job (and runs each on a blank image, which compiles an int8 vision encoder), so the first
 researcher does not wait for either, and publishes what it loaded in Redis for
 `/healthz` and the API's model list.
+
+RQ registers a worker only when it starts taking jobs, which with int8 encoders to compile can
+be a minute or two after the process started. Until then the worker announces what it is doing
+under its own key, so that `/healthz` can say "starting" instead of "no worker".
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 
 from django.conf import settings
 from rq.worker import SimpleWorker
@@ -22,16 +27,30 @@ from apps.analysis.registry import get_registry
 logger = logging.getLogger(__name__)
 
 MODELS_KEY = "artefact:worker-models"
+STARTING_KEY_PREFIX = "artefact:worker-starting:"
+# A worker killed while starting leaves its announcement behind for at most this long.
+STARTING_TTL_SECONDS = 900
 
 
 class ModelWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         if settings.ANALYSIS_PRELOAD_MODELS:
             registry = get_registry()
+            since = time.time()
+            self.announce_start("loading its models", since)
             registry.status(load=True)
-            engine.warm_up(registry)  # MODEL_DTYPE=int8 compiles its vision encoder here
+            compiling = " and compiling its int8 encoders" if registry.int8 else ""
+            self.announce_start(f"warming up its models{compiling}", since)
+            engine.warm_up(registry)
             self.publish_models()
+            self.connection.delete(STARTING_KEY_PREFIX + self.name)
         return super().work(*args, **kwargs)
+
+    def announce_start(self, stage: str, since: float) -> None:
+        """Say what this worker does before it takes jobs (see the module docstring)."""
+        logger.info("Worker %s is %s.", self.name, stage)
+        announcement = json.dumps({"stage": stage, "since": since})
+        self.connection.set(STARTING_KEY_PREFIX + self.name, announcement, ex=STARTING_TTL_SECONDS)
 
     def publish_models(self) -> None:
         status = get_registry().status()
@@ -56,3 +75,23 @@ def published_models(connection, worker_names: list[str]) -> dict[str, dict]:
     return {
         name: json.loads(value) for name, value in zip(worker_names, values, strict=True) if value
     }
+
+
+def starting_workers(connection) -> list[dict]:
+    """Workers still loading or warming up their models, oldest first: name, stage, seconds."""
+    now = time.time()
+    found = []
+    for key in connection.scan_iter(match=STARTING_KEY_PREFIX + "*", count=100):
+        value = connection.get(key)
+        if value is None:  # it finished starting between the scan and the read
+            continue
+        name = key.decode() if isinstance(key, bytes) else key
+        announcement = json.loads(value)
+        found.append(
+            {
+                "name": name.removeprefix(STARTING_KEY_PREFIX),
+                "stage": announcement["stage"],
+                "seconds": round(now - announcement["since"]),
+            }
+        )
+    return sorted(found, key=lambda worker: -worker["seconds"])

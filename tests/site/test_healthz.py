@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from apps.analysis.worker import MODELS_KEY
+from apps.analysis.worker import MODELS_KEY, STARTING_KEY_PREFIX, STARTING_TTL_SECONDS
 
 
 @pytest.fixture
@@ -76,6 +76,35 @@ def test_healthz_names_a_model_that_failed_to_load(client, workers, redis_connec
     assert body["failing"] == ["models"]
     assert body["models"]["error"] == "not loaded: clip"
     assert "CLIP_BASE_MODEL" in body["models"]["keys"]["clip"]["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_healthz_says_a_worker_is_starting_until_it_takes_jobs(client, workers, redis_connection):
+    """An int8 worker compiles its encoders before RQ registers it: /healthz says so."""
+    workers.env |= {"ANALYSIS_PRELOAD_MODELS": "true", "MODEL_DTYPE": "int8"}
+    process = workers.start()
+    seen_errors, announcement_ttls = set(), set()
+    deadline = time.monotonic() + 240
+    while (body := client.get("/healthz").json())["ok"] is False:
+        assert process.poll() is None, "the worker exited while starting"
+        assert time.monotonic() < deadline, f"the worker never became ready: {body}"
+        if body["workers"].get("starting"):
+            seen_errors.add(body["workers"]["error"])
+            announcement_ttls |= {
+                redis_connection.ttl(key)
+                for key in redis_connection.scan_iter(match=STARTING_KEY_PREFIX + "*")
+            }
+        time.sleep(0.05)
+
+    stages = {error.split("starting (")[1].split(",")[0] for error in seen_errors}
+    assert "warming up its models and compiling its int8 encoders" in stages, seen_errors
+    assert all(
+        error.startswith("no RQ worker serves 'gpu' yet; 1 worker is") for error in seen_errors
+    )
+    assert all(0 < ttl <= STARTING_TTL_SECONDS for ttl in announcement_ttls - {-2})
+    assert "starting" not in body["workers"]
+    assert not list(redis_connection.scan_iter(match=STARTING_KEY_PREFIX + "*"))
 
 
 @pytest.mark.django_db
