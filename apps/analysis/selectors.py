@@ -13,6 +13,7 @@ MODEL_FIELDS_FROM_WORKERS = (
     "dtype",
     "text_encoder",
     "vision_encoder",
+    "dtype_warning",
     "embedding_dim",
 )
 """What the model list takes from the first live worker that loaded a model."""

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,37 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return torch.float16
 
 
+# x86 instructions that make int8 or bf16 matrix products faster than fp32 on a CPU. Without
+# them torch emulates the narrow type, and the "fast" dtype is the slow one: on an AVX2-only
+# EPYC (Zen 1) the ViT-B/32 image pass took 2.3 s in int8 and 1.1 s in bf16, against 0.23 s
+# in fp32 (docs/benchmarks.md, session 6).
+_CPU_INSTRUCTIONS = {
+    "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
+    "bf16": ("avx512_bf16", "amx_bf16"),
+}
+_INSTRUCTION_NAMES = {"int8": "AVX-512 VNNI, AVX-VNNI or AMX", "bf16": "AVX-512 BF16 or AMX"}
+
+
+def cpu_dtype_warning(
+    dtype: str, device: torch.device, capabilities: Mapping[str, Any] | None = None
+) -> str | None:
+    """A sentence for the operator when `dtype` would run slower than fp32 on this CPU (it
+    lacks the instructions), else None. Only x86 CPUs are judged; elsewhere nothing is said."""
+    if device.type != "cpu" or dtype not in _CPU_INSTRUCTIONS:
+        return None
+    if capabilities is None:
+        capabilities = torch.cpu.get_capabilities()
+    if capabilities.get("architecture") not in ("x86_64", "x86"):
+        return None
+    if any(capabilities.get(flag) for flag in _CPU_INSTRUCTIONS[dtype]):
+        return None
+    return (
+        f"MODEL_DTYPE={dtype} on a CPU without {_INSTRUCTION_NAMES[dtype]} "
+        f"({capabilities.get('cpu_name') or 'unknown model'}): torch emulates {dtype} there, "
+        f"several times slower than fp32; use MODEL_DTYPE=fp32 on this machine."
+    )
+
+
 def hub_offline() -> bool:
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
     return flag in {"1", "ON", "YES", "TRUE"} or bool(huggingface_hub.constants.HF_HUB_OFFLINE)
@@ -200,6 +231,9 @@ class ModelRegistry:
         self.dtype = resolve_dtype(dtype, self.device)
         self.int8 = dtype == "int8"
         """int8 text and vision encoders (the tower itself stays as loaded for Grad-ECLIP)."""
+        self.dtype_warning = cpu_dtype_warning(dtype, self.device)
+        if self.dtype_warning:
+            logger.warning(self.dtype_warning)
         self.compile_text_from = compile_text_from
         self.compile_vision = compile_vision
         self.merge_adapters = merge_adapters
@@ -249,6 +283,7 @@ class ModelRegistry:
                 "dtype": dtype,
                 "text_encoder": encoders,
                 "vision_encoder": encoders,
+                "dtype_warning": self.dtype_warning,
                 "embedding_dim": loaded.embed_dim if loaded else None,
                 "error": self._errors.get(key),
             }

@@ -139,3 +139,46 @@ def test_without_a_cxx_compiler_the_encoder_stays_eager(
     assert encoder.for_texts(100) is module
     assert not encoder.compiled
     assert "No C++ compiler (artefact-tests-no-such-compiler)" in caplog.text
+
+
+AVX2_ONLY = {"architecture": "x86_64", "cpu_name": "AMD EPYC", "avx2": True, "avx512_vnni": False}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "capabilities", "warned"),
+    [
+        ("int8", AVX2_ONLY, True),
+        ("bf16", AVX2_ONLY, True),
+        ("fp32", AVX2_ONLY, False),
+        ("auto", AVX2_ONLY, False),
+        ("int8", AVX2_ONLY | {"avx512_vnni": True}, False),
+        ("int8", AVX2_ONLY | {"avx_vnni": True}, False),
+        ("int8", AVX2_ONLY | {"avx512_bf16": True}, True),
+        ("bf16", AVX2_ONLY | {"avx512_bf16": True}, False),
+        ("bf16", AVX2_ONLY | {"amx_bf16": True}, False),
+        ("int8", {"architecture": "aarch64", "neon": True}, False),
+    ],
+)
+def test_a_dtype_this_cpu_would_emulate_is_named(dtype, capabilities, warned) -> None:
+    warning = engine.registry.cpu_dtype_warning(dtype, torch.device("cpu"), capabilities)
+
+    assert (warning is not None) is warned
+    if warned:
+        assert f"MODEL_DTYPE={dtype}" in warning
+        assert "AMD EPYC" in warning
+        assert "use MODEL_DTYPE=fp32" in warning
+
+
+def test_the_registry_warns_and_reports_an_emulated_int8(
+    tiny_clip: TinyClip, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: AVX2_ONLY)
+    with caplog.at_level("WARNING", logger="apps.engine"):
+        slow = engine.ModelRegistry(specs(tiny_clip), device="cpu", dtype="int8")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: AVX2_ONLY | {"amx_int8": True})
+    fast = engine.ModelRegistry(specs(tiny_clip), device="cpu", dtype="int8")
+
+    warning = slow.status()["clip"]["dtype_warning"]
+    assert "without AVX-512 VNNI, AVX-VNNI or AMX" in warning
+    assert [record.getMessage() for record in caplog.records] == [warning]
+    assert fast.status()["clip"]["dtype_warning"] is None
