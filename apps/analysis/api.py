@@ -29,9 +29,8 @@ from apps.analysis.serializers import (
     HeatmapRequestSerializer,
     HitSerializer,
     RerunSerializer,
-    WorkSummarySerializer,
+    hits_json,
 )
-from apps.corpus.models import Work
 from apps.engine.registry import ModelLoadError
 from artefact_site.api import AnalysisRateThrottle, ApiError
 
@@ -163,11 +162,11 @@ class CellResults(APIView):
         if not 1 <= k <= 100:
             raise ApiError("bad_k", "k must be a whole number from 1 to 100.")
         try:
-            services.cell_results(analysis, row, col, k)
+            hits = services.cell_results(analysis, row, col, k)
         except services.AnalysisInputError as error:
             raise _input_error(error) from None
-        results = selectors.ranked_results(analysis, "cell", (row, col))
-        return Response(HitSerializer(results, many=True).data)
+        # The ranking just stored, answered from the hits in hand rather than read back.
+        return Response(hits_json(hits, selectors.works_of(hits)))
 
 
 class HeatmapRequest(APIView):
@@ -259,22 +258,7 @@ class TextSearch(APIView):
             raise ApiError(
                 "model_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE
             ) from None
-        works = {
-            work.id: work
-            for work in Work.objects.filter(id__in={hit.work_id for hit in hits}).defer("markdown")
-        }
-        return Response(
-            [
-                {
-                    "rank": hit.rank,
-                    "score": hit.score,
-                    "sentence_id": hit.sentence_id,
-                    "text": hit.text,
-                    "work": WorkSummarySerializer(works[hit.work_id]).data,
-                }
-                for hit in hits
-            ]
-        )
+        return Response(hits_json(hits, selectors.works_of(hits)))
 
 
 class ModelList(APIView):

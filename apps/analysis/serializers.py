@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from django.urls import reverse
 from rest_framework import serializers
 
 from apps.analysis.models import Analysis, AnalysisResult
+from apps.corpus.models import Work
+from apps.corpus.selectors import SentenceHit
 
 
 class CropField(serializers.ListField):
@@ -63,8 +67,34 @@ class WorkSummarySerializer(serializers.Serializer):
     doi = serializers.CharField()
 
 
+def work_summary(work: Work) -> dict:
+    """What a hit shows of its work, as `WorkSummarySerializer` documents it. Built directly:
+    a serializer per hit deep-copies its fields each time, 5 ms for a page of 25 hits."""
+    return {
+        "id": work.id,
+        "title": work.display_title,
+        "author": work.author,
+        "year": work.year,
+        "doi": work.doi,
+    }
+
+
+def hits_json(hits: Iterable[SentenceHit], works: Mapping[str, Work]) -> list[dict]:
+    """Fresh search hits in `HitSerializer`'s shape, `works` by id holding each hit's work."""
+    return [
+        {
+            "rank": hit.rank,
+            "score": hit.score,
+            "sentence_id": hit.sentence_id,
+            "text": hit.text,
+            "work": work_summary(works[hit.work_id]),
+        }
+        for hit in hits
+    ]
+
+
 class HitSerializer(serializers.Serializer):
-    """A ranked sentence: from a stored AnalysisResult or a fresh SentenceHit."""
+    """A ranked sentence, from a stored AnalysisResult (fresh hits go through `hits_json`)."""
 
     rank = serializers.IntegerField()
     score = serializers.FloatField()
@@ -72,17 +102,15 @@ class HitSerializer(serializers.Serializer):
     text = serializers.CharField()
     work = WorkSummarySerializer()
 
-    def to_representation(self, instance):
-        if isinstance(instance, AnalysisResult):
-            sentence = instance.sentence
-            return {
-                "rank": instance.rank,
-                "score": instance.score,
-                "sentence_id": sentence.id,
-                "text": sentence.text,
-                "work": WorkSummarySerializer(sentence.work).data,
-            }
-        return super().to_representation(instance)
+    def to_representation(self, instance: AnalysisResult) -> dict:
+        sentence = instance.sentence
+        return {
+            "rank": instance.rank,
+            "score": instance.score,
+            "sentence_id": sentence.id,
+            "text": sentence.text,
+            "work": work_summary(sentence.work),
+        }
 
 
 class AnalysisSerializer(serializers.ModelSerializer):

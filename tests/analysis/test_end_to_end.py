@@ -17,7 +17,7 @@ from rq.registry import StartedJobRegistry
 
 from apps import engine
 from apps.analysis import registry as analysis_registry
-from apps.analysis import services
+from apps.analysis import selectors, services
 from apps.analysis.jobs import ABANDONED
 from apps.analysis.models import Analysis, AnalysisEmbedding, Heatmap
 from apps.corpus.models import Sentence, Work
@@ -184,6 +184,18 @@ def test_cell_click_is_a_database_search_without_model_or_queue(api, corpus, wor
     np.testing.assert_allclose(
         [hit["score"] for hit in hits], [hit.score for hit in expected], atol=1e-4
     )
+    stored = selectors.ranked_results(Analysis.objects.get(pk=analysis_id), "cell", (3, 4))
+    assert [(hit["rank"], hit["sentence_id"], hit["text"]) for hit in hits] == [
+        (result.rank, result.sentence_id, result.sentence.text) for result in stored
+    ]
+    work = Work.objects.get(pk=hits[0]["work"]["id"])
+    assert hits[0]["work"] == {
+        "id": work.id,
+        "title": work.display_title,
+        "author": work.author,
+        "year": work.year,
+        "doi": work.doi,
+    }
     assert api.get(f"/api/v1/analyses/{analysis_id}/cells/7/0").status_code == 400
 
 
