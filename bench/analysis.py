@@ -26,7 +26,8 @@ Measured per painting, as medians over ``--uploads`` repeats:
   work) and ``queue_wait_ms`` (from there to the worker's ``started_at``) split the rest;
   ``queue_and_worker_ms`` is what the issue calls the upload's latency ("queue + model +
   search"): from the job being queued to the results being stored;
-* cell click: p50/p95 of ``cell_results`` over ``--clicks`` random cells of the analyses;
+* cell click: p50/p95 of ``cell_results`` over ``--clicks`` random cells of the analyses, and
+  of the same clicks through the API (``cell_click_api``: token, middleware, JSON), in process;
 * heatmaps: wall time from requesting maps for 5 sentences to the 5 maps being stored (the
   last map's ``created_at``), and the first (uncached) overlay PNG at the painting's own size.
 
@@ -227,6 +228,7 @@ def measure_product(
             services.cell_results(analysis, row, col, K)
             samples.append((time.perf_counter() - started) * 1000)
         report[name] = percentiles(samples)
+    report["cell_click_api"] = percentiles(api_clicks(analyses, clicks, owner, rng))
 
     largest = max(analyses, key=lambda a: a.width * a.height)
     hits = services.rank(largest, largest.embeddings.get(model_key="clip"))
@@ -261,6 +263,26 @@ def measure_product(
                 heatmap.overlay.delete(save=False)
     Analysis.objects.filter(owner=owner).delete()
     return report, theirs
+
+
+def api_clicks(analyses: list, clicks: int, owner, rng: random.Random) -> list[float]:
+    """Cell clicks as a client makes them: `GET /api/v1/analyses/{id}/cells/{row}/{col}` with
+    a token, through Django's middleware, DRF's authentication and throttling, and the JSON."""
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    token, _ = Token.objects.get_or_create(user=owner)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    samples = []
+    for _ in range(clicks):
+        analysis = rng.choice(analyses)
+        url = f"/api/v1/analyses/{analysis.id}/cells/{rng.randrange(7)}/{rng.randrange(7)}?k={K}"
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code} {response.content[:200]!r}")
+    return samples
 
 
 class Upstream:
