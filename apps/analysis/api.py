@@ -31,6 +31,7 @@ from apps.analysis.serializers import (
     RerunSerializer,
     hits_json,
 )
+from apps.corpus.selectors import works_of
 from apps.engine.registry import ModelLoadError
 from artefact_site.api import AnalysisRateThrottle, ApiError
 
@@ -166,7 +167,7 @@ class CellResults(APIView):
         except services.AnalysisInputError as error:
             raise _input_error(error) from None
         # The ranking just stored, answered from the hits in hand rather than read back.
-        return Response(hits_json(hits, selectors.works_of(hits)))
+        return Response(hits_json(hits, works_of(hits)))
 
 
 class HeatmapRequest(APIView):
@@ -258,7 +259,7 @@ class TextSearch(APIView):
             raise ApiError(
                 "model_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE
             ) from None
-        return Response(hits_json(hits, selectors.works_of(hits)))
+        return Response(hits_json(hits, works_of(hits)))
 
 
 class ModelList(APIView):

@@ -6,8 +6,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.analysis.models import Analysis, AnalysisResult, Heatmap
-from apps.corpus.models import Work
-from apps.corpus.selectors import SentenceHit, model_keys
+from apps.corpus.selectors import model_keys
 
 MODEL_FIELDS_FROM_WORKERS = (
     "adapter_state",
@@ -33,12 +32,6 @@ def ranked_results(analysis: Analysis, query: str, cell: tuple[int, int] | None 
         .select_related("sentence__work")
         .order_by("rank")
     )
-
-
-def works_of(hits: list[SentenceHit]) -> dict[str, Work]:
-    """The works of `hits` by id, with the fields a hit shows of them."""
-    works = Work.objects.filter(id__in={hit.work_id for hit in hits})
-    return {work.id: work for work in works.only("id", "title", "author", "year", "doi")}
 
 
 def heatmap_for(analysis: Analysis, sentence_id: str) -> Heatmap | None:

@@ -10,6 +10,7 @@ from rest_framework import serializers
 from apps.analysis.models import Analysis, AnalysisResult
 from apps.corpus.models import Work
 from apps.corpus.selectors import SentenceHit
+from apps.corpus.serializers import work_summary
 
 
 class CropField(serializers.ListField):
@@ -67,29 +68,20 @@ class WorkSummarySerializer(serializers.Serializer):
     doi = serializers.CharField()
 
 
-def work_summary(work: Work) -> dict:
-    """What a hit shows of its work, as `WorkSummarySerializer` documents it. Built directly:
-    a serializer per hit deep-copies its fields each time, 5 ms for a page of 25 hits."""
+def _hit(rank: int, score: float, sentence_id: str, text: str, work: Work) -> dict:
     return {
-        "id": work.id,
-        "title": work.display_title,
-        "author": work.author,
-        "year": work.year,
-        "doi": work.doi,
+        "rank": rank,
+        "score": score,
+        "sentence_id": sentence_id,
+        "text": text,
+        "work": work_summary(work),
     }
 
 
 def hits_json(hits: Iterable[SentenceHit], works: Mapping[str, Work]) -> list[dict]:
     """Fresh search hits in `HitSerializer`'s shape, `works` by id holding each hit's work."""
     return [
-        {
-            "rank": hit.rank,
-            "score": hit.score,
-            "sentence_id": hit.sentence_id,
-            "text": hit.text,
-            "work": work_summary(works[hit.work_id]),
-        }
-        for hit in hits
+        _hit(hit.rank, hit.score, hit.sentence_id, hit.text, works[hit.work_id]) for hit in hits
     ]
 
 
@@ -104,13 +96,7 @@ class HitSerializer(serializers.Serializer):
 
     def to_representation(self, instance: AnalysisResult) -> dict:
         sentence = instance.sentence
-        return {
-            "rank": instance.rank,
-            "score": instance.score,
-            "sentence_id": sentence.id,
-            "text": sentence.text,
-            "work": work_summary(sentence.work),
-        }
+        return _hit(instance.rank, instance.score, sentence.id, sentence.text, sentence.work)
 
 
 class AnalysisSerializer(serializers.ModelSerializer):

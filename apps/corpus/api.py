@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from apps.corpus import selectors
 from apps.corpus.models import Creator, Sentence, Topic, WorkImage
+from apps.corpus.serializers import work_summary
 from artefact_site.api import ApiError
 
 
@@ -41,14 +42,7 @@ def _doi_url(doi: str) -> str:
 
 
 def _work_summary(work) -> dict:
-    return {
-        "id": work.id,
-        "title": work.display_title,
-        "author": work.author,
-        "year": work.year,
-        "doi": work.doi,
-        "doi_url": _doi_url(work.doi),
-    }
+    return {**work_summary(work), "doi_url": _doi_url(work.doi)}
 
 
 class TopicList(generics.ListAPIView):

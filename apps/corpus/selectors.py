@@ -221,6 +221,12 @@ def search_sentences(
     ]
 
 
+def works_of(hits: Iterable[SentenceHit]) -> dict[str, Work]:
+    """The works of `hits` by id, with the fields a hit shows of them (`work_summary`)."""
+    works = Work.objects.filter(id__in={hit.work_id for hit in hits})
+    return {work.id: work for work in works.only("id", "title", "author", "year", "doi")}
+
+
 def _fetch_last(cursor: object, sql: str, params: list[object]) -> list[tuple]:
     """Run statements sent as one batch and fetch the rows of the last (the SELECT)."""
     cursor.execute(sql, params)

@@ -1,0 +1,17 @@
+"""JSON shapes of corpus objects that other apps' responses embed."""
+
+from __future__ import annotations
+
+from apps.corpus.models import Work
+
+
+def work_summary(work: Work) -> dict:
+    """What a sentence or a hit shows of its work. Built directly rather than by a DRF
+    serializer: a serializer per hit deep-copies its fields each time, 5 ms for 25 hits."""
+    return {
+        "id": work.id,
+        "title": work.display_title,
+        "author": work.author,
+        "year": work.year,
+        "doi": work.doi,
+    }
