@@ -66,6 +66,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "artefact_site.settings")
 
+from apps.engine.quantization import choose_int8_kernels  # noqa: E402
 from bench import search as corpus_bench  # noqa: E402
 from bench.common import (  # noqa: E402
     artwork_paths,
@@ -244,6 +245,7 @@ def measure_product(
         heat_walls.append(last_stored.timestamp() - started)
         job = Job.fetch(job_id, connection=get_connection(QUEUE))
         wait_for(lambda job=job: job.get_status(refresh=True) == "finished")
+        job.refresh()  # the fetched copy may predate `ended_at`; get_status reads only status
         heat_jobs.append((job.ended_at - job.started_at).total_seconds())
     started = time.perf_counter()
     services.heatmap_png(Heatmap.objects.filter(analysis=largest).first())
@@ -432,6 +434,7 @@ def main() -> None:
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
         "torch_threads": torch.get_num_threads(),
         "worker_dtype": args.dtype,
+        "worker_int8_kernels": choose_int8_kernels() if args.dtype == "int8" else None,
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
     }
     worker = None
