@@ -185,6 +185,7 @@ MODEL_SETTINGS = {
     ),
     "MODEL_DEVICE": os.environ.get("MODEL_DEVICE", "auto"),
     "MODEL_DTYPE": os.environ.get("MODEL_DTYPE", "auto"),
+    "MODEL_INT8_KERNELS": os.environ.get("MODEL_INT8_KERNELS", "auto"),
 }
 
 # Corpus (apps/corpus): the public ArteFact datasets that `import_corpus --hf` downloads.

@@ -13,6 +13,7 @@ MODEL_FIELDS_FROM_WORKERS = (
     "dtype",
     "text_encoder",
     "vision_encoder",
+    "int8_kernels",
     "dtype_warning",
     "embedding_dim",
 )

@@ -39,7 +39,9 @@ class ModelWorker(SimpleWorker):
             since = time.time()
             self.announce_start("loading its models", since)
             registry.status(load=True)
-            compiling = " and compiling its int8 encoders" if registry.int8 else ""
+            compiling = (
+                " and compiling its int8 encoders" if registry.int8_kernels == "torchao" else ""
+            )
             self.announce_start(f"warming up its models{compiling}", since)
             engine.warm_up(registry)
             self.publish_models()

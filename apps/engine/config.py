@@ -28,6 +28,7 @@ DEMO_PAINTINGCLIP_ADAPTER = REPO_ROOT / "apps" / "demo" / "weights" / "paintingc
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "fp32", "fp16", "bf16", "int8")
+INT8_KERNEL_CHOICES = ("auto", "torchao", "fbgemm")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class EngineConfig(NamedTuple):
     specs: tuple[ModelSpec, ...]
     device: str
     dtype: str
+    int8_kernels: str = "auto"
 
 
 def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
@@ -74,7 +76,8 @@ def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
     Variables: `CLIP_BASE_MODEL`, `CLIP_ADAPTER`, `PAINTINGCLIP_BASE_MODEL`,
     `PAINTINGCLIP_ADAPTER`, `MODEL_DEVICE` (auto|cpu|cuda|mps), `MODEL_DTYPE`
     (auto|fp32|fp16|bf16|int8; int8 is the CPU's int8 text encoder, see
-    `apps.engine.quantization`). Both base models default to the demo CLIP shipped in
+    `apps.engine.quantization`), `MODEL_INT8_KERNELS` (auto|torchao|fbgemm: whose int8 kernels;
+    auto picks the ones that suit the CPU). Both base models default to the demo CLIP shipped in
     `apps/demo/weights/clip`; PaintingCLIP's adapter defaults to the demo LoRA beside it and plain
     CLIP has none. An empty value means "no adapter".
     """
@@ -89,6 +92,11 @@ def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
         raise ValueError(f"MODEL_DEVICE={device!r} is not one of {', '.join(DEVICES)}.")
     if dtype not in DTYPES:
         raise ValueError(f"MODEL_DTYPE={dtype!r} is not one of {', '.join(DTYPES)}.")
+    int8_kernels = get("MODEL_INT8_KERNELS", "auto").lower() or "auto"
+    if int8_kernels not in INT8_KERNEL_CHOICES:
+        raise ValueError(
+            f"MODEL_INT8_KERNELS={int8_kernels!r} is not one of {', '.join(INT8_KERNEL_CHOICES)}."
+        )
     specs = (
         ModelSpec(
             key="clip",
@@ -101,4 +109,4 @@ def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
             adapter=get("PAINTINGCLIP_ADAPTER", str(DEMO_PAINTINGCLIP_ADAPTER)),
         ),
     )
-    return EngineConfig(specs=specs, device=device, dtype=dtype)
+    return EngineConfig(specs=specs, device=device, dtype=dtype, int8_kernels=int8_kernels)

@@ -36,9 +36,12 @@ from apps.engine.config import DEVICES, DTYPES, EngineConfig, ModelSpec, specs_f
 from apps.engine.images import Preprocess
 from apps.engine.quantization import (
     COMPILE_FROM,
+    INT8_DOT_PRODUCT,
+    INT8_KERNELS,
     TextEncoder,
     VisionEncoder,
     VisionTokens,
+    choose_int8_kernels,
     int8_text_encoder,
     int8_vision_encoder,
 )
@@ -157,32 +160,40 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return torch.float16
 
 
-# x86 instructions that make int8 or bf16 matrix products faster than fp32 on a CPU. Without
-# them torch emulates the narrow type, and the "fast" dtype is the slow one: on an AVX2-only
-# EPYC (Zen 1) the ViT-B/32 image pass took 2.3 s in int8 and 1.1 s in bf16, against 0.23 s
-# in fp32 (docs/benchmarks.md, session 6).
+# x86 instructions that make int8 or bf16 matrix products faster than fp32 on a CPU, and their
+# names for a warning. Without them torch emulates the narrow type, and the "fast" dtype is the
+# slow one: on an AVX2-only EPYC (Zen 1) the ViT-B/32 image pass took 2.3 s with torchao's int8
+# kernels and 1.1 s in bf16, against 0.23 s in fp32 (docs/benchmarks.md, session 6). fbgemm's
+# int8 kernels need only AVX2 (`apps.engine.quantization.choose_int8_kernels`).
 _CPU_INSTRUCTIONS = {
-    "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
-    "bf16": ("avx512_bf16", "amx_bf16"),
+    "torchao": (INT8_DOT_PRODUCT, "AVX-512 VNNI, AVX-VNNI or AMX"),
+    "fbgemm": (("avx2",), "AVX2"),
+    "bf16": (("avx512_bf16", "amx_bf16"), "AVX-512 BF16 or AMX"),
 }
-_INSTRUCTION_NAMES = {"int8": "AVX-512 VNNI, AVX-VNNI or AMX", "bf16": "AVX-512 BF16 or AMX"}
 
 
 def cpu_dtype_warning(
-    dtype: str, device: torch.device, capabilities: Mapping[str, Any] | None = None
+    dtype: str,
+    device: torch.device,
+    capabilities: Mapping[str, Any] | None = None,
+    int8_kernels: str | None = None,
 ) -> str | None:
-    """A sentence for the operator when `dtype` would run slower than fp32 on this CPU (it
-    lacks the instructions), else None. Only x86 CPUs are judged; elsewhere nothing is said."""
-    if device.type != "cpu" or dtype not in _CPU_INSTRUCTIONS:
+    """A sentence for the operator when `dtype` (with `int8_kernels`, by default the ones
+    chosen for the CPU) would run slower than fp32 on this CPU because it lacks their
+    instructions, else None. Only x86 CPUs are judged; elsewhere nothing is said."""
+    if device.type != "cpu" or dtype not in ("int8", "bf16"):
         return None
     if capabilities is None:
         capabilities = torch.cpu.get_capabilities()
     if capabilities.get("architecture") not in ("x86_64", "x86"):
         return None
-    if any(capabilities.get(flag) for flag in _CPU_INSTRUCTIONS[dtype]):
+    kernels = (int8_kernels or choose_int8_kernels(capabilities)) if dtype == "int8" else None
+    flags, names = _CPU_INSTRUCTIONS[kernels or dtype]
+    if any(capabilities.get(flag) for flag in flags):
         return None
+    setting = f"MODEL_DTYPE={dtype}" + (f" with {kernels}'s kernels" if kernels else "")
     return (
-        f"MODEL_DTYPE={dtype} on a CPU without {_INSTRUCTION_NAMES[dtype]} "
+        f"{setting} on a CPU without {names} "
         f"({capabilities.get('cpu_name') or 'unknown model'}): torch emulates {dtype} there, "
         f"several times slower than fp32; use MODEL_DTYPE=fp32 on this machine."
     )
@@ -212,8 +223,9 @@ class ModelRegistry:
     identical outputs, no adapter overhead at inference. `False` keeps the `PeftModel` wrapper
     (useful to inspect or switch adapters); every engine function accepts either.
     With `dtype="int8"`, `compile_text_from` is the call size from which the quantised text
-    encoder is compiled (None: never), and `compile_vision` whether the quantised vision encoder
-    is compiled on its first image.
+    encoder is compiled (None: never), `compile_vision` whether the quantised vision encoder
+    is compiled on its first image (both for torchao's kernels), and `int8_kernels` overrides
+    the choice of kernels for this CPU ("torchao" or "fbgemm"; "auto" lets the CPU decide).
     """
 
     def __init__(
@@ -225,13 +237,28 @@ class ModelRegistry:
         merge_adapters: bool = True,
         compile_text_from: int | None = COMPILE_FROM,
         compile_vision: bool = True,
+        int8_kernels: str = "auto",
     ) -> None:
         self.specs = {spec.key: spec for spec in specs}
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.int8 = dtype == "int8"
         """int8 text and vision encoders (the tower itself stays as loaded for Grad-ECLIP)."""
-        self.dtype_warning = cpu_dtype_warning(dtype, self.device)
+        if int8_kernels not in ("auto", *INT8_KERNELS):
+            raise ValueError(f"int8_kernels={int8_kernels!r} is not auto, torchao or fbgemm.")
+        if not self.int8:
+            self.int8_kernels = None
+        elif int8_kernels == "auto":
+            self.int8_kernels = choose_int8_kernels()
+        else:
+            self.int8_kernels = int8_kernels
+        """With int8: "torchao" or "fbgemm", whose kernels the encoders run."""
+        self.int8_text = self.int8_kernels == "torchao"
+        """Whether the text encoder is int8 too. With fbgemm's kernels it stays as loaded: their
+        one activation scale per tensor kept sentence vectors at a cosine of only 0.997 to fp32's
+        (torchao's: 0.999), for 1.6x fp32's rate, and a CPU without VNNI is no place for a corpus
+        import anyway (docs/benchmarks.md, session 7)."""
+        self.dtype_warning = cpu_dtype_warning(dtype, self.device, int8_kernels=self.int8_kernels)
         if self.dtype_warning:
             logger.warning(self.dtype_warning)
         self.compile_text_from = compile_text_from
@@ -268,7 +295,8 @@ class ModelRegistry:
         first (a failure is reported under `error` instead of raised), as a health check wants."""
         report = {}
         dtype = str(self.dtype).removeprefix("torch.")
-        encoders = "int8" if self.int8 else dtype
+        vision_encoder = "int8" if self.int8 else dtype
+        text_encoder = "int8" if self.int8_text else dtype
         for key, spec in self.specs.items():
             if load:
                 with contextlib.suppress(ModelLoadError):  # reported under "error" below
@@ -281,8 +309,9 @@ class ModelRegistry:
                 "adapter_state": loaded.adapter_state if loaded else None,
                 "device": str(self.device),
                 "dtype": dtype,
-                "text_encoder": encoders,
-                "vision_encoder": encoders,
+                "text_encoder": text_encoder,
+                "vision_encoder": vision_encoder,
+                "int8_kernels": self.int8_kernels,
                 "dtype_warning": self.dtype_warning,
                 "embedding_dim": loaded.embed_dim if loaded else None,
                 "error": self._errors.get(key),
@@ -296,11 +325,15 @@ class ModelRegistry:
         model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
         clip = _clip_of(model)
         if self.int8:
+            vision_encoder = int8_vision_encoder(
+                clip, kernels=self.int8_kernels, compile=self.compile_vision
+            )
+        else:
+            vision_encoder = VisionEncoder(VisionTokens(clip.vision_model, clip.visual_projection))
+        if self.int8_text:
             text_encoder = int8_text_encoder(clip.text_model, self.compile_text_from)
-            vision_encoder = int8_vision_encoder(clip, compile=self.compile_vision)
         else:
             text_encoder = TextEncoder(clip.text_model)
-            vision_encoder = VisionEncoder(VisionTokens(clip.vision_model, clip.visual_projection))
         logger.info(
             "Loaded model %r: base=%s adapter=%s (%s) on %s/%s%s",
             spec.key,
@@ -309,7 +342,9 @@ class ModelRegistry:
             adapter_state,
             self.device,
             self.dtype,
-            ", text and vision encoders int8" if self.int8 else "",
+            f", int8 encoders ({self.int8_kernels}): vision{', text' if self.int8_text else ''}"
+            if self.int8
+            else "",
         )
         return LoadedModel(
             spec=spec,
@@ -403,7 +438,10 @@ _default_lock = threading.Lock()
 
 
 def configure(
-    specs: Iterable[ModelSpec], device: str = "auto", dtype: str = "auto"
+    specs: Iterable[ModelSpec],
+    device: str = "auto",
+    dtype: str = "auto",
+    int8_kernels: str = "auto",
 ) -> ModelRegistry:
     """Set the process-wide registry that engine functions use when none is passed.
 
@@ -411,7 +449,7 @@ def configure(
     registry, dropping models the old one had loaded.
     """
     global _default_registry
-    registry = ModelRegistry(specs, device=device, dtype=dtype)
+    registry = ModelRegistry(specs, device=device, dtype=dtype, int8_kernels=int8_kernels)
     with _default_lock:
         _default_registry = registry
     return registry
@@ -426,5 +464,7 @@ def get_registry(registry: ModelRegistry | None = None) -> ModelRegistry:
     with _default_lock:
         if _default_registry is None:
             config: EngineConfig = specs_from_env(os.environ)
-            _default_registry = ModelRegistry(config.specs, config.device, config.dtype)
+            _default_registry = ModelRegistry(
+                config.specs, config.device, config.dtype, int8_kernels=config.int8_kernels
+            )
         return _default_registry

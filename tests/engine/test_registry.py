@@ -48,6 +48,7 @@ def test_models_load_lazily_once_and_report_status(tiny_clip: TinyClip) -> None:
         "dtype": "float32",
         "text_encoder": "float32",
         "vision_encoder": "float32",
+        "int8_kernels": None,
         "dtype_warning": None,
         "embedding_dim": 24,
         "error": None,

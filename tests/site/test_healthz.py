@@ -81,8 +81,12 @@ def test_healthz_names_a_model_that_failed_to_load(client, workers, redis_connec
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 def test_healthz_says_a_worker_is_starting_until_it_takes_jobs(client, workers, redis_connection):
-    """An int8 worker compiles its encoders before RQ registers it: /healthz says so."""
-    workers.env |= {"ANALYSIS_PRELOAD_MODELS": "true", "MODEL_DTYPE": "int8"}
+    """An int8 worker compiles torchao's encoders before RQ registers it: /healthz says so."""
+    workers.env |= {
+        "ANALYSIS_PRELOAD_MODELS": "true",
+        "MODEL_DTYPE": "int8",
+        "MODEL_INT8_KERNELS": "torchao",
+    }
     process = workers.start()
     seen_errors, announcement_ttls = set(), set()
     deadline = time.monotonic() + 240
