@@ -67,9 +67,9 @@ INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def choose_int8_kernels(capabilities: Mapping[str, Any] | None = None) -> str:
-    """ "torchao", or "fbgemm" on an x86 CPU that has AVX2 but no int8 dot product.
-
-    `capabilities` is `torch.cpu.get_capabilities()` (read when not given)."""
+    """Whose int8 kernels suit the CPU: fbgemm's on an x86 CPU that has AVX2 but no int8 dot
+    product, else torchao's. `capabilities` is `torch.cpu.get_capabilities()` (read when not
+    given)."""
     if capabilities is None:
         capabilities = torch.cpu.get_capabilities()
     x86 = capabilities.get("architecture") in ("x86_64", "x86")
@@ -205,8 +205,11 @@ class PatchProjection(torch.nn.Module):
 
     def __init__(self, conv: torch.nn.Conv2d) -> None:
         super().__init__()
-        if conv.kernel_size != conv.stride or conv.padding != (0, 0) or conv.groups != 1:
-            raise ValueError(f"{conv} is not a patch embedding (stride = kernel, no padding).")
+        square = conv.kernel_size[0] == conv.kernel_size[1]
+        if not square or conv.stride != conv.kernel_size or conv.padding != (0, 0):
+            raise ValueError(f"{conv} is not a patch embedding (square, stride = kernel).")
+        if conv.groups != 1 or conv.dilation != (1, 1):
+            raise ValueError(f"{conv} is not a patch embedding (grouped or dilated).")
         self.patch = conv.kernel_size[0]
         self.projection = torch.nn.Linear(
             conv.in_channels * self.patch * self.patch, conv.out_channels, conv.bias is not None

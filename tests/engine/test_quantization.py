@@ -158,8 +158,14 @@ def test_patch_projection_gives_the_convolution_s_output() -> None:
             with torch.no_grad():
                 torch.testing.assert_close(projection(pixels), conv(pixels), atol=1e-5, rtol=1e-4)
     assert projection.weight.dtype == torch.float32  # what CLIPVisionEmbeddings casts pixels to
-    with pytest.raises(ValueError, match="is not a patch embedding"):
-        PatchProjection(torch.nn.Conv2d(3, 24, kernel_size=8, stride=4))
+    for not_patches in (
+        torch.nn.Conv2d(3, 24, kernel_size=8, stride=4),
+        torch.nn.Conv2d(3, 24, kernel_size=(8, 4), stride=(8, 4)),
+        torch.nn.Conv2d(3, 24, kernel_size=8, stride=8, padding=1),
+        torch.nn.Conv2d(3, 24, kernel_size=8, stride=8, dilation=2),
+    ):
+        with pytest.raises(ValueError, match="is not a patch embedding"):
+            PatchProjection(not_patches)
 
 
 def test_warm_up_compiles_torchao_s_int8_vision_encoder(tiny_clip: TinyClip) -> None:
