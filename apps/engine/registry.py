@@ -253,11 +253,6 @@ class ModelRegistry:
         else:
             self.int8_kernels = int8_kernels
         """With int8: "torchao" or "fbgemm", whose kernels the encoders run."""
-        self.int8_text = self.int8_kernels == "torchao"
-        """Whether the text encoder is int8 too. With fbgemm's kernels it stays as loaded: their
-        one activation scale per tensor kept sentence vectors at a cosine of only 0.997 to fp32's
-        (torchao's: 0.999), for 1.6x fp32's rate, and a CPU without VNNI is no place for a corpus
-        import anyway (docs/benchmarks.md, session 7)."""
         self.dtype_warning = cpu_dtype_warning(dtype, self.device, int8_kernels=self.int8_kernels)
         if self.dtype_warning:
             logger.warning(self.dtype_warning)
@@ -267,6 +262,14 @@ class ModelRegistry:
         self._loaded: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
         self._locks = {key: threading.Lock() for key in self.specs}
+
+    @property
+    def int8_text(self) -> bool:
+        """Whether the text encoder is int8 too. With fbgemm's kernels it stays as loaded: their
+        one activation scale per tensor kept sentence vectors at a cosine of only 0.997 to fp32's
+        (torchao's: 0.999), for 1.6x fp32's rate, and a CPU without VNNI is no place for a corpus
+        import anyway (docs/benchmarks.md, session 7)."""
+        return self.int8_kernels == "torchao"
 
     def keys(self) -> list[str]:
         return list(self.specs)

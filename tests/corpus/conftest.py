@@ -13,6 +13,8 @@ import pytest
 from django.db import connection
 from safetensors.numpy import save_file
 
+from apps.corpus import services
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -120,6 +122,14 @@ def corpus_dir(tmp_path: Path) -> Callable[..., tuple[Path, dict[str, np.ndarray
         return root, write_corpus(root, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def imported_corpus(corpus_dir) -> Path:
+    """The small corpus written and imported (W100..W105 and W199); returns its folder."""
+    root, _ = corpus_dir()
+    services.import_corpus([root])
+    return root
 
 
 SNAPSHOT_QUERIES = {

@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from apps.corpus import selectors, services
+from apps.corpus import selectors
 from apps.corpus.models import Sentence, SentenceEmbedding, Work
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client_with_corpus(admin_client, corpus_dir):
-    root, _ = corpus_dir()
-    services.import_corpus([root])
+def admin_client_with_corpus(admin_client, imported_corpus):
     return admin_client
 
 

@@ -12,11 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def corpus(corpus_dir, media):
+def corpus(media, imported_corpus):
     """The small corpus imported, its figure images stored under a per-test MEDIA_ROOT."""
-    root, _ = corpus_dir()
-    services.import_corpus([root])
-    return root
+    return imported_corpus
 
 
 def test_sentence_detail_gives_its_paragraph_neighbours_and_work(api, corpus):
