@@ -75,7 +75,7 @@ def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
 
     Variables: `CLIP_BASE_MODEL`, `CLIP_ADAPTER`, `PAINTINGCLIP_BASE_MODEL`,
     `PAINTINGCLIP_ADAPTER`, `MODEL_DEVICE` (auto|cpu|cuda|mps), `MODEL_DTYPE`
-    (auto|fp32|fp16|bf16|int8; int8 is the CPU's int8 text encoder, see
+    (auto|fp32|fp16|bf16|int8; int8 is for a CPU: int8 copies of the encoders, see
     `apps.engine.quantization`), `MODEL_INT8_KERNELS` (auto|torchao|fbgemm: whose int8 kernels;
     auto picks the ones that suit the CPU). Both base models default to the demo CLIP shipped in
     `apps/demo/weights/clip`; PaintingCLIP's adapter defaults to the demo LoRA beside it and plain

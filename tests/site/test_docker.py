@@ -2,10 +2,13 @@
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+
+from apps.engine.config import specs_from_env
 
 DOCKER_DIR = Path(__file__).resolve().parents[2] / "docker"
 
@@ -27,11 +30,49 @@ def test_compose_runs_pgvector_redis_web_and_worker_with_healthchecks():
     assert set(compose()["volumes"]) >= {"pgdata", "redisdata", "media"}
 
 
+class RecordingEnvironment(dict):
+    """An empty environment that notes every variable asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        self.asked.add(name)
+        return default
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("specs_from_env should ask for its variables by name")
+
+
+def test_compose_passes_every_model_setting_through_unset_when_the_shell_has_none():
+    environment = RecordingEnvironment()
+    specs_from_env(environment)
+    app_environment = compose()["x-app"]["environment"]
+
+    assert {"MODEL_DTYPE", "PAINTINGCLIP_ADAPTER"} <= environment.asked
+    for name in sorted(environment.asked):
+        # A key with no value: the shell's value, or none at all. `${NAME:-}` would set an
+        # empty string, and an empty adapter setting means "no adapter".
+        assert name in app_environment, name
+        assert app_environment[name] is None, name
+
+
 def test_dockerfile_takes_the_base_image_as_a_build_argument():
     dockerfile = (DOCKER_DIR / "Dockerfile").read_text()
 
     assert "ARG BASE_IMAGE=" in dockerfile
     assert "FROM ${BASE_IMAGE}" in dockerfile
+
+
+def test_image_has_the_cpp_compiler_that_int8_compiles_with():
+    dockerfile = (DOCKER_DIR / "Dockerfile").read_text()
+
+    assert "apt-get install -y --no-install-recommends g++" in dockerfile
 
 
 def test_docker_compose_config_accepts_the_file():
