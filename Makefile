@@ -21,7 +21,7 @@ test: install
 	@$(PY) -m pytest
 
 test-fast: install
-	@$(PY) -m pytest -m "not slow and not browser"
+	@$(PY) -m pytest -m "not slow"
 
 lint: install
 	@$(VENV)/bin/ruff check .
