@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "apps.analysis",
     "apps.library",
     "apps.demo",
+    # Last, as django-cleanup asks; select mode: only models marked `cleanup.select`.
+    "django_cleanup.apps.CleanupSelectedConfig",
 ]
 
 MIDDLEWARE = [

@@ -102,13 +102,17 @@ class AnalysisListCreate(generics.ListAPIView):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
 
-class AnalysisDetail(generics.RetrieveAPIView):
-    """Status, progress and ranked results (sentence, score, work) of one analysis."""
+class AnalysisDetail(generics.RetrieveDestroyAPIView):
+    """Status, progress and ranked results (sentence, score, work) of one analysis; DELETE
+    removes it with its results, heat maps and stored images, and cancels its queued job."""
 
     serializer_class = AnalysisDetailSerializer
 
     def get_queryset(self):
         return selectors.analyses_for(self.request.user)
+
+    def perform_destroy(self, instance: Analysis) -> None:
+        services.delete_analysis(instance)
 
 
 class AnalysisRerun(APIView):

@@ -1,5 +1,8 @@
 """RQ entry points. Thin: each calls a service; failures end in a clear analysis state.
 
+A job whose analysis a researcher deleted meanwhile fails somewhere inside (the row, a file
+or a foreign key is gone); it then ends quietly instead of as a failed job.
+
 Workers run `rq.worker.SimpleWorker` (no fork per job), so the model registry of
 :mod:`apps.analysis.registry` loads each model once per worker process and CUDA state
 survives from one job to the next.
@@ -11,17 +14,21 @@ import logging
 
 from rq.job import Job
 
-from apps.analysis import services
+from apps.analysis import selectors, services
 
 logger = logging.getLogger(__name__)
 
 ABANDONED = "The worker running this analysis stopped before finishing; start the analysis again."
+DELETED = "Analysis %s was deleted before its job finished; nothing left to do."
 
 
 def run_analysis(analysis_id: str) -> None:
     try:
         services.run_analysis(analysis_id)
     except Exception as error:
+        if not selectors.analysis_exists(analysis_id):
+            logger.info(DELETED, analysis_id)
+            return
         services.mark_failed(analysis_id, f"The analysis failed: {error}")
         raise
 
@@ -38,4 +45,10 @@ def analysis_failed(job: Job, connection, exc_type, exc_value, traceback) -> Non
 
 
 def run_heatmaps(analysis_id: str, model_key: str, sentence_ids: list[str]) -> int:
-    return services.compute_heatmaps(analysis_id, model_key, sentence_ids)
+    try:
+        return services.compute_heatmaps(analysis_id, model_key, sentence_ids)
+    except Exception:
+        if not selectors.analysis_exists(analysis_id):
+            logger.info(DELETED, analysis_id)
+            return 0
+        raise

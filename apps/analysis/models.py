@@ -3,6 +3,11 @@
 The image is stored once per analysis; its embeddings are stored per model key (whole image or
 crop, plus the cells of the grid), so that switching model reuses the image, changing filters
 re-ranks without a model call, and a cell click is a database search alone.
+
+An analysis's files (upload, thumbnail, reduced copy) and its heat maps' overlays go with their
+rows: django-cleanup deletes them once the deletion commits, and deletes an overlay replaced by
+a recomputed map. It runs in select mode (`cleanup.select`), because the corpus importer
+rewrites its figure files under the same names after deleting their rows.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import uuid
 import numpy as np
 from django.conf import settings
 from django.db import models
+from django_cleanup import cleanup
 
 
+@cleanup.select
 class Analysis(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -123,6 +130,7 @@ class AnalysisResult(models.Model):
         return f"{self.analysis_id} {self.query} #{self.rank}: {self.sentence_id}"
 
 
+@cleanup.select
 class Heatmap(models.Model):
     """A Grad-ECLIP map of one sentence over the analysed image, under one model key."""
 

@@ -26,6 +26,10 @@ def analyses_for(user) -> QuerySet[Analysis]:
     return queryset if user.is_staff else queryset.filter(owner=user)
 
 
+def analysis_exists(analysis_id: str) -> bool:
+    return Analysis.objects.filter(pk=analysis_id).exists()
+
+
 def ranked_results(analysis: Analysis, query: str, cell: tuple[int, int] | None = None):
     row, col = cell if cell else (None, None)
     return (

@@ -316,6 +316,31 @@ def run_analysis(analysis_id: str) -> None:
         )
 
 
+def delete_analysis(analysis: Analysis) -> None:
+    """Delete an analysis with its vectors, rankings and heat maps; its files follow once the
+    deletion commits (see `apps.analysis.models`), so a rolled-back deletion keeps them.
+
+    Its job, if still waiting in the queue, is cancelled after the commit. A job already
+    running finds the row gone and ends without an error (`apps.analysis.jobs`)."""
+    job_id = analysis.job_id
+    with transaction.atomic():
+        analysis.delete()
+        if job_id:
+            transaction.on_commit(lambda: _cancel_waiting_job(job_id))
+
+
+def _cancel_waiting_job(job_id: str) -> None:
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        job = Job.fetch(job_id, connection=_gpu_queue().connection)
+        if job.get_status() in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            job.cancel()
+    except (NoSuchJobError, InvalidJobOperation):  # expired, or ended meanwhile
+        pass
+
+
 def mark_failed(analysis_id: str, message: str) -> None:
     Analysis.objects.filter(pk=analysis_id).exclude(status=Analysis.Status.DONE).update(
         status=Analysis.Status.FAILED, error=message[:2000], finished_at=timezone.now()
