@@ -32,7 +32,6 @@ from apps.analysis.serializers import (
     hits_json,
 )
 from apps.corpus.selectors import works_of
-from apps.engine.registry import ModelLoadError
 from artefact_site.api import AnalysisRateThrottle, ApiError
 
 
@@ -259,7 +258,7 @@ class TextSearch(APIView):
             )
         except services.AnalysisInputError as error:
             raise _input_error(error) from None
-        except ModelLoadError as error:
+        except services.ModelUnavailableError as error:
             raise ApiError(
                 "model_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE
             ) from None

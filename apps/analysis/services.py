@@ -53,6 +53,10 @@ class AnalysisInputError(ValueError):
         self.code = code
 
 
+class ModelUnavailableError(RuntimeError):
+    """A configured model could not be loaded; ``str()`` says why, in one sentence."""
+
+
 @dataclass(frozen=True)
 class Filters:
     model_key: str
@@ -530,7 +534,10 @@ def search_text(
     if not text:
         raise AnalysisInputError("empty_query", "Give some words to search for (q=…).")
     check_filters(model_key, topic_ids, creator_ids)
-    vector = engine.embed_texts([text], model_key, registry=get_registry())[0]
+    try:
+        vector = engine.embed_texts([text], model_key, registry=get_registry())[0]
+    except engine.ModelLoadError as error:
+        raise ModelUnavailableError(str(error)) from None
     return search_sentences(
         vector, model_key, k=k, topics=list(topic_ids), creators=list(creator_ids)
     )

@@ -21,7 +21,6 @@ import time
 from django.conf import settings
 from rq.worker import SimpleWorker
 
-from apps import engine
 from apps.analysis.registry import get_registry
 
 logger = logging.getLogger(__name__)
@@ -35,6 +34,10 @@ STARTING_TTL_SECONDS = 900
 class ModelWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         if settings.ANALYSIS_PRELOAD_MODELS:
+            # Imported here: `/healthz` imports this module for the helpers below, and the web
+            # processes should not pay for torch and transformers at start (seconds).
+            from apps import engine
+
             registry = get_registry()
             since = time.time()
             self.announce_start("loading its models", since)

@@ -1,0 +1,71 @@
+"""`GET /api/v1/search`: sentences nearest to a text under a model's text tower, in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.analysis import registry as analysis_registry
+from apps.corpus.models import Sentence, Work
+from apps.engine import registry as engine_registry
+
+pytestmark = pytest.mark.django_db
+
+
+def search(api, **params):
+    return api.get("/api/v1/search", params)
+
+
+def test_a_sentence_s_own_text_finds_it_at_the_top(api, corpus):
+    sentence = Sentence.objects.get(id=corpus[7])
+
+    response = search(api, q=sentence.text, model="clip", k=10)
+
+    assert response.status_code == 200, response.json()
+    hits = response.json()
+    assert len(hits) == 10
+    assert [hit["score"] for hit in hits] == sorted((hit["score"] for hit in hits), reverse=True)
+    # The test corpus's sentences differ by a digit or two, which the tiny model may not
+    # tell apart: the sentence is among those tied at the top, at the cosine of itself.
+    own = next(hit for hit in hits if hit["sentence_id"] == sentence.id)
+    assert own["score"] > 0.99
+    assert own["score"] >= hits[0]["score"] - 1e-3
+    assert own["work"]["id"] == sentence.work_id
+    assert own["text"] == sentence.text
+
+
+def test_filters_restrict_the_hits_to_matching_works(api, corpus):
+    in_t1 = set(Work.objects.filter(topics__id="T1").values_list("id", flat=True))
+    text = Sentence.objects.exclude(work_id__in=in_t1).first().text
+
+    hits = search(api, q=text, model="paintingclip", topics="T1").json()
+
+    assert hits
+    assert {hit["work"]["id"] for hit in hits} <= in_t1
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"q": "   "}, "empty_query"),
+        ({"q": "a harbour", "model": "nope"}, "unknown_model"),
+        ({"q": "a harbour", "topics": "T404"}, "unknown_topic"),
+    ],
+)
+def test_bad_queries_are_refused_with_a_sentence(api, corpus, params, code):
+    response = search(api, **params)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == code
+    assert response.json()["detail"].endswith(".")
+
+
+def test_a_model_that_cannot_load_answers_503(api, corpus, tiny_models, settings, monkeypatch):
+    settings.MODEL_SETTINGS = {**tiny_models.settings, "CLIP_BASE_MODEL": "/nowhere/clip"}
+    monkeypatch.setattr(analysis_registry, "_registry", None)
+    monkeypatch.setattr(engine_registry, "_default_registry", None)
+
+    response = search(api, q="a harbour", model="clip")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "model_unavailable"
+    assert "/nowhere/clip" in response.json()["detail"]
