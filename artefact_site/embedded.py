@@ -264,8 +264,17 @@ class EmbeddedRedis:
 
     def _client(self):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis(unix_socket_path=str(self.layout.redis_socket), socket_timeout=2)
+        # No retries: SHUTDOWN ends with the server closing the connection, which redis-py's
+        # default policy would retry with backoff (4 s added to every `manage.py` that had to
+        # start and stop the servers); a probe of a server that is not there should fail at once.
+        return redis.Redis(
+            unix_socket_path=str(self.layout.redis_socket),
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), retries=0),
+        )
 
     def is_running(self) -> bool:
         import redis
