@@ -325,12 +325,13 @@ def delete_analysis(analysis: Analysis) -> None:
     deletion commits (see `apps.analysis.models`), so a rolled-back deletion keeps them.
 
     Its job, if still waiting in the queue, is cancelled after the commit. A job already
-    running finds the row gone and ends without an error (`apps.analysis.jobs`)."""
+    running finds the row gone and ends without an error (`apps.analysis.jobs`), as does a
+    waiting one whose cancelling failed (logged, not raised: the deletion has happened)."""
     job_id = analysis.job_id
     with transaction.atomic():
         analysis.delete()
         if job_id:
-            transaction.on_commit(lambda: _cancel_waiting_job(job_id))
+            transaction.on_commit(lambda: _cancel_waiting_job(job_id), robust=True)
 
 
 def _cancel_waiting_job(job_id: str) -> None:
