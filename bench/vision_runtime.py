@@ -37,7 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from apps import engine  # noqa: E402
-from apps.engine.quantization import INT8_KERNELS, VisionTokens, choose_int8_kernels  # noqa: E402
+from apps.engine.config import INT8_KERNELS  # noqa: E402
+from apps.engine.quantization import VisionTokens, choose_int8_kernels  # noqa: E402
 from bench.common import corpus_sentences, finish_report, random_vit_b32, train_tokenizer  # noqa: E402
 
 

@@ -145,10 +145,16 @@ def api(django_user_model) -> APIClient:
     return client
 
 
+def use_model_settings(settings, monkeypatch, model_settings: dict[str, str]) -> None:
+    """Point `MODEL_SETTINGS` at `model_settings` and drop the process's registries, so the
+    next model call configures them afresh (the test's monkeypatch restores both)."""
+    settings.MODEL_SETTINGS = model_settings
+    monkeypatch.setattr(analysis_registry, "_registry", None)
+    monkeypatch.setattr(engine_registry, "_default_registry", None)
+
+
 @pytest.fixture
 def models(tiny_models, settings, monkeypatch) -> ModelRegistry:
     """Settings and the process's registry pointed at the tiny models."""
-    settings.MODEL_SETTINGS = tiny_models.settings
-    monkeypatch.setattr(analysis_registry, "_registry", None)
-    monkeypatch.setattr(engine_registry, "_default_registry", None)
+    use_model_settings(settings, monkeypatch, tiny_models.settings)
     return analysis_registry.get_registry()

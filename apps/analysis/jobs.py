@@ -22,12 +22,19 @@ ABANDONED = "The worker running this analysis stopped before finishing; start th
 DELETED = "Analysis %s was deleted before its job finished; nothing left to do."
 
 
+def _deleted(analysis_id: str) -> bool:
+    """After a job failed: whether only because its analysis is gone (then logged as such)."""
+    if selectors.analysis_exists(analysis_id):
+        return False
+    logger.info(DELETED, analysis_id)
+    return True
+
+
 def run_analysis(analysis_id: str) -> None:
     try:
         services.run_analysis(analysis_id)
     except Exception as error:
-        if not selectors.analysis_exists(analysis_id):
-            logger.info(DELETED, analysis_id)
+        if _deleted(analysis_id):
             return
         services.mark_failed(analysis_id, f"The analysis failed: {error}")
         raise
@@ -48,7 +55,6 @@ def run_heatmaps(analysis_id: str, model_key: str, sentence_ids: list[str]) -> i
     try:
         return services.compute_heatmaps(analysis_id, model_key, sentence_ids)
     except Exception:
-        if not selectors.analysis_exists(analysis_id):
-            logger.info(DELETED, analysis_id)
+        if _deleted(analysis_id):
             return 0
         raise

@@ -328,10 +328,9 @@ def delete_analysis(analysis: Analysis) -> None:
     running finds the row gone and ends without an error (`apps.analysis.jobs`), as does a
     waiting one whose cancelling failed (logged, not raised: the deletion has happened)."""
     job_id = analysis.job_id
-    with transaction.atomic():
-        analysis.delete()
-        if job_id:
-            transaction.on_commit(lambda: _cancel_waiting_job(job_id), robust=True)
+    analysis.delete()
+    if job_id:
+        transaction.on_commit(lambda: _cancel_waiting_job(job_id), robust=True)
 
 
 def _cancel_waiting_job(job_id: str) -> None:

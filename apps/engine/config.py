@@ -28,7 +28,9 @@ DEMO_PAINTINGCLIP_ADAPTER = REPO_ROOT / "apps" / "demo" / "weights" / "paintingc
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "fp32", "fp16", "bf16", "int8")
-INT8_KERNEL_CHOICES = ("auto", "torchao", "fbgemm")
+INT8_KERNELS = ("torchao", "fbgemm")
+"""Whose int8 kernels `MODEL_DTYPE=int8` can run (`apps.engine.quantization`)."""
+INT8_KERNEL_CHOICES = ("auto", *INT8_KERNELS)
 
 
 @dataclass(frozen=True)

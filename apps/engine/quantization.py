@@ -60,8 +60,6 @@ slices of 8,192, so it compiles on the first and gains on every later one; queri
 heatmap texts stay far below."""
 
 
-INT8_KERNELS = ("torchao", "fbgemm")
-
 INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "amx_int8")
 """x86 instructions with an int8 dot product, which torchao's int8 kernels need."""
 

@@ -32,12 +32,18 @@ from peft import PeftConfig, PeftModel
 from peft.tuners.tuners_utils import BaseTunerLayer
 from transformers import CLIPModel, CLIPProcessor, PreTrainedTokenizerBase
 
-from apps.engine.config import DEVICES, DTYPES, EngineConfig, ModelSpec, specs_from_env
+from apps.engine.config import (
+    DEVICES,
+    DTYPES,
+    INT8_KERNEL_CHOICES,
+    EngineConfig,
+    ModelSpec,
+    specs_from_env,
+)
 from apps.engine.images import Preprocess
 from apps.engine.quantization import (
     COMPILE_FROM,
     INT8_DOT_PRODUCT,
-    INT8_KERNELS,
     TextEncoder,
     VisionEncoder,
     VisionTokens,
@@ -244,7 +250,7 @@ class ModelRegistry:
         self.dtype = resolve_dtype(dtype, self.device)
         self.int8 = dtype == "int8"
         """int8 text and vision encoders (the tower itself stays as loaded for Grad-ECLIP)."""
-        if int8_kernels not in ("auto", *INT8_KERNELS):
+        if int8_kernels not in INT8_KERNEL_CHOICES:
             raise ValueError(f"int8_kernels={int8_kernels!r} is not auto, torchao or fbgemm.")
         if not self.int8:
             self.int8_kernels = None

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 
+import django_rq
 import numpy as np
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from apps import engine
@@ -40,3 +42,20 @@ def painting_bytes(width: int = 300, height: int = 200, image_format: str = "JPE
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format=image_format)
     return buffer.getvalue()
+
+
+def upload(api, data: bytes | None = None, name: str = "painting.jpg", **fields):
+    """`POST /api/v1/analyses` with a painting (a random one unless `data`)."""
+    image = io.BytesIO(painting_bytes() if data is None else data)
+    image.name = name
+    return api.post("/api/v1/analyses", {"image": image, **fields}, format="multipart")
+
+
+def finished(api, analysis_id) -> dict:
+    body = api.get(f"/api/v1/analyses/{analysis_id}").json()
+    assert body["status"] in ("done", "failed"), body
+    return body
+
+
+def gpu_queue():
+    return django_rq.get_queue(settings.RQ_GPU_QUEUE)

@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from apps.analysis import jobs, services
 from apps.analysis.models import Analysis, AnalysisEmbedding, AnalysisResult, Heatmap
 from apps.corpus.models import WorkImage
-from tests.analysis.test_end_to_end import finished, gpu_queue, upload
+from tests.analysis.conftest import finished, gpu_queue, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

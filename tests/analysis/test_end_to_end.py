@@ -6,7 +6,6 @@ import io
 import signal
 import time
 
-import django_rq
 import numpy as np
 import psycopg
 import pytest
@@ -22,25 +21,9 @@ from apps.analysis.jobs import ABANDONED
 from apps.analysis.models import Analysis, AnalysisEmbedding, Heatmap
 from apps.corpus.models import Sentence, Work
 from apps.corpus.selectors import search_sentences
-from tests.analysis.conftest import painting_bytes
+from tests.analysis.conftest import finished, gpu_queue, painting_bytes, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def upload(api, data: bytes | None = None, name: str = "painting.jpg", **fields):
-    image = io.BytesIO(painting_bytes() if data is None else data)
-    image.name = name
-    return api.post("/api/v1/analyses", {"image": image, **fields}, format="multipart")
-
-
-def finished(api, analysis_id) -> dict:
-    body = api.get(f"/api/v1/analyses/{analysis_id}").json()
-    assert body["status"] in ("done", "failed"), body
-    return body
-
-
-def gpu_queue():
-    return django_rq.get_queue(settings.RQ_GPU_QUEUE)
 
 
 def test_upload_runs_in_a_worker_and_returns_ranked_results(api, corpus, workers):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.analysis import registry as analysis_registry
 from apps.corpus.models import Sentence, Work
-from apps.engine import registry as engine_registry
+from tests.conftest import use_model_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -60,9 +59,8 @@ def test_bad_queries_are_refused_with_a_sentence(api, corpus, params, code):
 
 
 def test_a_model_that_cannot_load_answers_503(api, corpus, tiny_models, settings, monkeypatch):
-    settings.MODEL_SETTINGS = {**tiny_models.settings, "CLIP_BASE_MODEL": "/nowhere/clip"}
-    monkeypatch.setattr(analysis_registry, "_registry", None)
-    monkeypatch.setattr(engine_registry, "_default_registry", None)
+    broken = {**tiny_models.settings, "CLIP_BASE_MODEL": "/nowhere/clip"}
+    use_model_settings(settings, monkeypatch, broken)
 
     response = search(api, q="a harbour", model="clip")
 

@@ -13,14 +13,12 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from apps.analysis import registry as analysis_registry
 from apps.corpus.models import Work
 from apps.demo.geometry import cells_inside, crop_around, to_model_box
 from apps.demo.grammar import kinds_in
 from apps.demo.quality import WEIGHTS
 from apps.demo.scenes import HELD_OUT_START, make_scene
-from apps.engine import registry as engine_registry
-from tests.conftest import Workers
+from tests.conftest import Workers, use_model_settings
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -49,9 +47,7 @@ class DemoModels:
 
 @pytest.fixture
 def demo_world(settings, media, redis_connection, monkeypatch):
-    settings.MODEL_SETTINGS = DemoModels.settings
-    monkeypatch.setattr(analysis_registry, "_registry", None)
-    monkeypatch.setattr(engine_registry, "_default_registry", None)
+    use_model_settings(settings, monkeypatch, DemoModels.settings)
     call_command("load_demo")
     pool = Workers(DemoModels(), media, settings.REDIS_URL)
     yield pool
