@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
@@ -101,9 +102,17 @@ class AnalysisListCreate(generics.ListAPIView):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
 
+@extend_schema_view(
+    get=extend_schema(
+        description="Status, progress and ranked results (sentence, score, work) of one analysis."
+    ),
+    delete=extend_schema(
+        description="Delete the analysis with its results, heat maps and stored images; its job "
+        "is cancelled if it still waits in the queue."
+    ),
+)
 class AnalysisDetail(generics.RetrieveDestroyAPIView):
-    """Status, progress and ranked results (sentence, score, work) of one analysis; DELETE
-    removes it with its results, heat maps and stored images, and cancels its queued job."""
+    """One analysis: read it, or delete it with everything stored for it."""
 
     serializer_class = AnalysisDetailSerializer
 
