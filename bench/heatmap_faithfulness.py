@@ -87,7 +87,7 @@ def load_pairs(args: argparse.Namespace, registry: engine.ModelRegistry) -> dict
 
 def filled(image: Image.Image, model: engine.LoadedModel, fill: str) -> torch.Tensor:
     """The model input [3, H, W] with every pixel "removed": the mean colour or a blur."""
-    pixels = model.preprocess.pixel_values([image])[0]
+    pixels = torch.from_numpy(model.preprocess.pixel_values([image])[0])
     if fill == "mean":
         return pixels.mean(dim=(1, 2), keepdim=True).expand_as(pixels).clone()
     preprocess = model.preprocess
@@ -95,7 +95,8 @@ def filled(image: Image.Image, model: engine.LoadedModel, fill: str) -> torch.Te
     view = image.crop(tuple(round(v) for v in crop)).resize(
         (preprocess.crop_width, preprocess.crop_height), resample=preprocess.resample
     )
-    return preprocess.pixel_values([view.filter(ImageFilter.GaussianBlur(radius=8))])[0]
+    blurred = view.filter(ImageFilter.GaussianBlur(radius=8))
+    return torch.from_numpy(preprocess.pixel_values([blurred])[0])
 
 
 def curves(
@@ -158,7 +159,7 @@ def main() -> None:
     }
     for path, texts in load_pairs(args, registry).items():
         image = engine.load_image(path)
-        pixels = model.preprocess.pixel_values([image])[0]
+        pixels = torch.from_numpy(model.preprocess.pixel_values([image])[0])
         removed = filled(image, model, args.fill)
         text_vectors = engine.embed_texts(texts, MODEL_KEY, registry=registry)
         for method in engine.METHODS:

@@ -10,7 +10,7 @@ an operator exactly which setting to fix.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +31,39 @@ DTYPES = ("auto", "fp32", "fp16", "bf16", "int8")
 INT8_KERNELS = ("torchao", "fbgemm")
 """Whose int8 kernels `MODEL_DTYPE=int8` can run (`apps.engine.quantization`)."""
 INT8_KERNEL_CHOICES = ("auto", *INT8_KERNELS)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model key the project knows: what it is called and where its weights come from
+    unless settings say otherwise.
+
+    `label` is the model's name for people and in the public ArteFact dataset layout, whose
+    sentence records carry a flag `Has <label> Embedding` per model.
+    """
+
+    key: str
+    label: str
+    default_base: str
+    default_adapter: str | None = None
+
+    @property
+    def dataset_flag(self) -> str:
+        return f"Has {self.label} Embedding"
+
+
+MODEL_TABLE: tuple[ModelEntry, ...] = (
+    ModelEntry("clip", "CLIP", str(DEMO_BASE_MODEL)),
+    ModelEntry(
+        "paintingclip", "PaintingCLIP", str(DEMO_BASE_MODEL), str(DEMO_PAINTINGCLIP_ADAPTER)
+    ),
+)
+"""Every model key, in the order people see them. Adding a model is one entry here: its
+settings (`<KEY>_BASE_MODEL`, `<KEY>_ADAPTER`), the API's model list, the corpus flags and the
+portal's model switch all follow from it."""
+
+DEFAULT_MODEL_KEY = "paintingclip"
+"""The model an analysis or a text search uses when the request names none."""
 
 
 @dataclass(frozen=True)
@@ -72,17 +105,20 @@ class EngineConfig(NamedTuple):
     int8_kernels: str = "auto"
 
 
-def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
+def specs_from_env(
+    environ: Mapping[str, str], table: Sequence[ModelEntry] | None = None
+) -> EngineConfig:
     """Read the model settings from an environment mapping (usually `os.environ`).
 
-    Variables: `CLIP_BASE_MODEL`, `CLIP_ADAPTER`, `PAINTINGCLIP_BASE_MODEL`,
-    `PAINTINGCLIP_ADAPTER`, `MODEL_DEVICE` (auto|cpu|cuda|mps), `MODEL_DTYPE`
+    Variables: per entry of `table` (default `MODEL_TABLE`) `<KEY>_BASE_MODEL` and
+    `<KEY>_ADAPTER` (`CLIP_BASE_MODEL`, `PAINTINGCLIP_ADAPTER`, ...), then `MODEL_DEVICE`
+    (auto|cpu|cuda|mps), `MODEL_DTYPE`
     (auto|fp32|fp16|bf16|int8; int8 is for a CPU: int8 copies of the encoders, see
     `apps.engine.quantization`), `MODEL_INT8_KERNELS` (auto|torchao|fbgemm: whose int8 kernels;
-    auto picks the ones that suit the CPU). Both base models default to the demo CLIP shipped in
-    `apps/demo/weights/clip`; PaintingCLIP's adapter defaults to the demo LoRA beside it and plain
-    CLIP has none. An empty value means "no adapter".
+    auto picks the ones that suit the CPU). Unset variables take the entry's defaults; an empty
+    adapter means "no adapter".
     """
+    table = MODEL_TABLE if table is None else table
 
     def get(name: str, default: str) -> str:
         value = environ.get(name)
@@ -99,16 +135,58 @@ def specs_from_env(environ: Mapping[str, str]) -> EngineConfig:
         raise ValueError(
             f"MODEL_INT8_KERNELS={int8_kernels!r} is not one of {', '.join(INT8_KERNEL_CHOICES)}."
         )
-    specs = (
-        ModelSpec(
-            key="clip",
-            base=get("CLIP_BASE_MODEL", str(DEMO_BASE_MODEL)) or str(DEMO_BASE_MODEL),
-            adapter=get("CLIP_ADAPTER", ""),
-        ),
-        ModelSpec(
-            key="paintingclip",
-            base=get("PAINTINGCLIP_BASE_MODEL", str(DEMO_BASE_MODEL)) or str(DEMO_BASE_MODEL),
-            adapter=get("PAINTINGCLIP_ADAPTER", str(DEMO_PAINTINGCLIP_ADAPTER)),
-        ),
-    )
-    return EngineConfig(specs=specs, device=device, dtype=dtype, int8_kernels=int8_kernels)
+    specs = []
+    for entry in table:
+        spec = ModelSpec(key=entry.key, base=entry.default_base)
+        specs.append(
+            ModelSpec(
+                key=entry.key,
+                base=get(spec.base_setting, entry.default_base) or entry.default_base,
+                adapter=get(spec.adapter_setting, entry.default_adapter or ""),
+            )
+        )
+    return EngineConfig(specs=tuple(specs), device=device, dtype=dtype, int8_kernels=int8_kernels)
+
+
+def model_settings_from_env(
+    environ: Mapping[str, str], table: Sequence[ModelEntry] | None = None
+) -> dict[str, str]:
+    """The model variables that are set in `environ`, by name: what a host keeps in its own
+    settings and hands to `specs_from_env` (unset ones then take the table's defaults)."""
+    names = ["MODEL_DEVICE", "MODEL_DTYPE", "MODEL_INT8_KERNELS"]
+    for entry in MODEL_TABLE if table is None else table:
+        spec = ModelSpec(key=entry.key, base=entry.default_base)
+        names += [spec.base_setting, spec.adapter_setting]
+    return {name: environ[name] for name in names if name in environ}
+
+
+_configured: EngineConfig | None = None
+
+
+def configure_engine(config: EngineConfig) -> None:
+    """Set this process's model configuration (a host does it once, at start-up). Torch-free:
+    web processes configure the engine to know the model keys without loading any model; the
+    registry of `apps.engine.registry` builds its models from this configuration when a model
+    is first asked for, and builds afresh when the configuration changes."""
+    global _configured
+    _configured = config
+
+
+def engine_config() -> EngineConfig:
+    """The configuration `configure_engine` set, else the one the environment gives (so that
+    scripts and benchmarks work without a host)."""
+    global _configured
+    if _configured is None:
+        _configured = specs_from_env(os.environ)
+    return _configured
+
+
+def model_keys() -> list[str]:
+    """The configured model keys, in the table's order."""
+    return [spec.key for spec in engine_config().specs]
+
+
+def default_model_key() -> str:
+    """`DEFAULT_MODEL_KEY` when it is configured, else the first configured key."""
+    keys = model_keys()
+    return DEFAULT_MODEL_KEY if DEFAULT_MODEL_KEY in keys else keys[0]

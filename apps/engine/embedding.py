@@ -338,7 +338,8 @@ def cell_embeddings(
 def _vision_tokens(model: LoadedModel, images: list[Image.Image]) -> torch.Tensor:
     """All output tokens of the vision tower in the joint embedding space: [B, 1 + P, D]
     (class token first). The class token equals `CLIPModel.get_image_features`."""
-    pixel_values = model.preprocess.pixel_values(images).to(model.device, model.dtype)
+    pixels = torch.from_numpy(model.preprocess.pixel_values(images))
+    pixel_values = pixels.to(model.device, model.dtype)
     with torch.inference_mode():
         return model.vision_encoder.run(pixel_values).float()
 

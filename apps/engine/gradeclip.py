@@ -107,9 +107,10 @@ def explanation_maps(
     preprocess = model.preprocess
     if keep_aspect:
         side = short_side or min(preprocess.crop_height, preprocess.crop_width)
-        pixel_values = preprocess.aspect_pixel_values(picture, side, model.patch_size)
+        pixels = preprocess.aspect_pixel_values(picture, side, model.patch_size)
     else:
-        pixel_values = preprocess.pixel_values([picture])
+        pixels = preprocess.pixel_values([picture])
+    pixel_values = torch.from_numpy(pixels)
     grid = (pixel_values.shape[2] // model.patch_size, pixel_values.shape[3] // model.patch_size)
 
     if method == "random":

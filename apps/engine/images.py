@@ -1,5 +1,9 @@
 """Image input and the geometry between original pixels, the model's view and its patch grid.
 
+Torch-free on purpose: web processes load images, draw grids and render overlays with this
+module and must not pay for (or hold) the ML stack. Model code turns the arrays that
+`Preprocess` returns into tensors itself.
+
 CLIP sees an image through its processor: resize so the *shortest* side equals
 `shortest_edge`, then cut the centred `crop_height x crop_width` window. Whatever the model
 says about a patch or a grid cell is therefore about a box of the *original* image that lies
@@ -18,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 ImageInput = Image.Image | bytes | str | os.PathLike[str]
@@ -119,8 +122,9 @@ class Preprocess:
         width, height = self.resized_size(image_size)
         return (width - self.crop_width) // 2, (height - self.crop_height) // 2
 
-    def pixel_values(self, images: list[Image.Image]) -> torch.Tensor:
-        """Model input [B, 3, crop_height, crop_width] for RGB images (as `load_image` returns)."""
+    def pixel_values(self, images: list[Image.Image]) -> np.ndarray:
+        """Model input [B, 3, crop_height, crop_width], float32, for RGB images (as
+        `load_image` returns)."""
         arrays = []
         for image in images:
             left, top = self.crop_offset(image.size)
@@ -129,8 +133,8 @@ class Preprocess:
             arrays.append(np.asarray(window, dtype=np.float32))
         return self._normalise(np.stack(arrays))
 
-    def aspect_pixel_values(self, image: Image.Image, short_side: int, patch: int) -> torch.Tensor:
-        """Model input [1, 3, H, W] for the *whole* image: the shortest side becomes
+    def aspect_pixel_values(self, image: Image.Image, short_side: int, patch: int) -> np.ndarray:
+        """Model input [1, 3, H, W], float32, for the *whole* image: the shortest side becomes
         `short_side` and both sides are rounded to multiples of `patch` (aspect changes by at
         most half a patch), for models run with interpolated position embeddings."""
         width, height = image.size
@@ -139,11 +143,11 @@ class Preprocess:
         resized = image.resize(size, resample=self.resample)
         return self._normalise(np.asarray(resized, dtype=np.float32)[None])
 
-    def _normalise(self, batch: np.ndarray) -> torch.Tensor:
+    def _normalise(self, batch: np.ndarray) -> np.ndarray:
         mean = np.asarray(self.mean, dtype=np.float32)
         std = np.asarray(self.std, dtype=np.float32)
         normalised = (batch / np.float32(255.0) - mean) / std
-        return torch.from_numpy(np.ascontiguousarray(normalised.transpose(0, 3, 1, 2)))
+        return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
 def _patch_multiple(value: float, patch: int) -> int:

@@ -38,7 +38,8 @@ from apps.engine.config import (
     INT8_KERNEL_CHOICES,
     EngineConfig,
     ModelSpec,
-    specs_from_env,
+    configure_engine,
+    engine_config,
 )
 from apps.engine.images import Preprocess
 from apps.engine.quantization import (
@@ -268,6 +269,14 @@ class ModelRegistry:
         self._loaded: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
         self._locks = {key: threading.Lock() for key in self.specs}
+        self.config: EngineConfig | None = None
+        """The configuration this registry was built from, when `from_config` built it."""
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> ModelRegistry:
+        registry = cls(config.specs, config.device, config.dtype, int8_kernels=config.int8_kernels)
+        registry.config = config
+        return registry
 
     @property
     def int8_text(self) -> bool:
@@ -452,28 +461,21 @@ def configure(
     dtype: str = "auto",
     int8_kernels: str = "auto",
 ) -> ModelRegistry:
-    """Set the process-wide registry that engine functions use when none is passed.
-
-    Call once at start-up (Django's AppConfig.ready, a worker's main). Reconfiguring replaces the
-    registry, dropping models the old one had loaded.
-    """
-    global _default_registry
-    registry = ModelRegistry(specs, device=device, dtype=dtype, int8_kernels=int8_kernels)
-    with _default_lock:
-        _default_registry = registry
-    return registry
+    """Set the process's model configuration (`config.configure_engine`) and return the
+    registry that engine functions now use when none is passed."""
+    configure_engine(EngineConfig(tuple(specs), device, dtype, int8_kernels))
+    return get_registry()
 
 
 def get_registry(registry: ModelRegistry | None = None) -> ModelRegistry:
-    """`registry` if given, else the configured default (built from the environment when nobody
-    called `configure`, so scripts work without a host)."""
+    """`registry` if given, else the process's one registry, built on first use from
+    `config.engine_config()` and built afresh when that configuration has changed (the models
+    the old one loaded are dropped with it)."""
     global _default_registry
     if registry is not None:
         return registry
+    config = engine_config()
     with _default_lock:
-        if _default_registry is None:
-            config: EngineConfig = specs_from_env(os.environ)
-            _default_registry = ModelRegistry(
-                config.specs, config.device, config.dtype, int8_kernels=config.int8_kernels
-            )
+        if _default_registry is None or _default_registry.config is not config:
+            _default_registry = ModelRegistry.from_config(config)
         return _default_registry

@@ -13,6 +13,7 @@ import torch
 from transformers import CLIPConfig, CLIPModel
 
 from apps import engine
+from apps.engine import config as config_module
 from apps.engine import registry as registry_module
 from apps.engine.config import DEMO_BASE_MODEL, DEMO_PAINTINGCLIP_ADAPTER
 from tests.engine.conftest import CROP, TinyClip, save_clip, write_tokenizer
@@ -155,6 +156,7 @@ def test_configure_sets_the_default_registry(
     tiny_clip: TinyClip, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(registry_module, "_default_registry", None)
+    monkeypatch.setattr(config_module, "_configured", None)
     configured = engine.configure(
         [engine.ModelSpec("clip", str(tiny_clip.base))], device="cpu", dtype="auto"
     )
@@ -169,6 +171,7 @@ def test_unconfigured_default_registry_reads_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(registry_module, "_default_registry", None)
+    monkeypatch.setattr(config_module, "_configured", None)
     monkeypatch.setenv("CLIP_BASE_MODEL", "/nonexistent/clip")
     monkeypatch.setenv("MODEL_DEVICE", "cpu")
     registry = engine.get_registry()

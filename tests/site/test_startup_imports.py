@@ -32,3 +32,32 @@ def test_urls_views_and_checks_load_without_the_ml_stack():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+TORCH_FREE_PROBE = f"""
+import io, sys
+import numpy as np
+from PIL import Image
+from apps import engine
+from apps.engine import config, images, overlay
+buffer = io.BytesIO()
+Image.new("RGB", (64, 48), (200, 10, 10)).save(buffer, format="PNG")
+picture = engine.load_image(buffer.getvalue())
+png = engine.render_overlay(picture, np.random.default_rng(0).random((7, 7)))
+assert png.startswith(b"\\x89PNG")
+assert engine.model_keys() == ["clip", "paintingclip"]
+print(sorted(name for name in {ML_MODULES!r} if name in sys.modules))
+"""
+
+
+def test_image_loading_geometry_overlays_and_configuration_need_no_torch():
+    result = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE_PROBE],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
