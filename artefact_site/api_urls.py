@@ -1,7 +1,9 @@
 """`/api/v1/`: every app's endpoints, the OpenAPI schema and its browsable UI."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.api import UnknownEndpoint
 
 app_name = "api"
 
@@ -10,4 +12,6 @@ urlpatterns = [
     path("", include("apps.corpus.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Last: any other path under the API answers the JSON 404, not the site's HTML page.
+    re_path(r"^.*$", UnknownEndpoint.as_view(), name="unknown-endpoint"),
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.engine.config import model_settings_from_env
 from artefact_site import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -72,10 +73,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "apps.core",
     "apps.accounts",
     "apps.corpus",
     "apps.analysis",
-    "apps.library",
     "apps.demo",
     # Last, as django-cleanup asks; select mode: only models marked `cleanup.select`.
     "django_cleanup.apps.CleanupSelectedConfig",
@@ -153,12 +154,25 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-# RQ: one queue for model work (GPU workers) and one for everything else.
+# RQ: model work goes to the GPU workers, which take the priority queue (text queries a
+# request waits for) before the GPU queue (analyses, heatmaps); everything else is "default".
 RQ_GPU_QUEUE = os.environ.get("RQ_GPU_QUEUE", "gpu")
+RQ_PRIORITY_QUEUE = os.environ.get("RQ_PRIORITY_QUEUE", f"{RQ_GPU_QUEUE}-priority")
 RQ_DEFAULT_TIMEOUT = env_int("RQ_JOB_TIMEOUT", 600)
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT}
-    for name in ("default", RQ_GPU_QUEUE)
+    for name in ("default", RQ_GPU_QUEUE, RQ_PRIORITY_QUEUE)
+}
+MODEL_WORKER_QUEUES = [RQ_PRIORITY_QUEUE, RQ_GPU_QUEUE]
+"""What a model worker listens on, in the order it takes jobs."""
+
+# Query vectors of text searches, shared by every web process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "artefact",
+    }
 }
 
 # Analyses (apps/analysis): upload limits, result counts and the worker's job budget.
@@ -174,21 +188,14 @@ ANALYSIS_PRELOAD_MODELS = env_bool("ANALYSIS_PRELOAD_MODELS", True)
 # ViT-B/32, 336 for ViT-L/14-336), or the worker falls back to the full upload.
 ANALYSIS_REDUCED_SIDE = env_int("ANALYSIS_REDUCED_SIDE", 224)
 
-# Models (apps/engine). Defaults point both keys at the demo model that ships in apps/demo.
-DEMO_WEIGHTS = BASE_DIR / "apps" / "demo" / "weights"
-MODEL_SETTINGS = {
-    "CLIP_BASE_MODEL": os.environ.get("CLIP_BASE_MODEL") or str(DEMO_WEIGHTS / "clip"),
-    "CLIP_ADAPTER": os.environ.get("CLIP_ADAPTER", ""),
-    "PAINTINGCLIP_BASE_MODEL": (
-        os.environ.get("PAINTINGCLIP_BASE_MODEL") or str(DEMO_WEIGHTS / "clip")
-    ),
-    "PAINTINGCLIP_ADAPTER": os.environ.get(
-        "PAINTINGCLIP_ADAPTER", str(DEMO_WEIGHTS / "paintingclip-lora")
-    ),
-    "MODEL_DEVICE": os.environ.get("MODEL_DEVICE", "auto"),
-    "MODEL_DTYPE": os.environ.get("MODEL_DTYPE", "auto"),
-    "MODEL_INT8_KERNELS": os.environ.get("MODEL_INT8_KERNELS", "auto"),
-}
+# Models (apps/engine): the model variables that are set; `apps.engine.config.MODEL_TABLE`
+# gives every key's defaults (the demo model shipped in apps/demo) and `apps.core` hands these
+# to the engine at start-up.
+MODEL_SETTINGS = model_settings_from_env(os.environ)
+# How long a request waits for a model worker to embed a text query, and how long the vector
+# is cached for the same text and model.
+ANALYSIS_TEXT_QUERY_TIMEOUT = env_int("ANALYSIS_TEXT_QUERY_TIMEOUT", 10)
+ANALYSIS_QUERY_CACHE_SECONDS = env_int("ANALYSIS_QUERY_CACHE_SECONDS", 86_400)
 
 # Corpus (apps/corpus): the public ArteFact datasets that `import_corpus --hf` downloads.
 CORPUS_HF_DATASETS = {
@@ -208,7 +215,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
-    "EXCEPTION_HANDLER": "artefact_site.api.handle_exception",
+    "EXCEPTION_HANDLER": "apps.core.api.handle_exception",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",

@@ -7,7 +7,7 @@ real Redis, in a database index of its own so that a running ``make run`` keeps 
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from artefact_site.settings import *  # noqa: F403
-from artefact_site.settings import DATA_ROOT, REDIS_URL, RQ_GPU_QUEUE
+from artefact_site.settings import CACHES, DATA_ROOT, REDIS_URL, RQ_QUEUES
 
 TEST_REDIS_DB = 15
 
@@ -23,7 +23,8 @@ def with_redis_db(url: str, db: int) -> str:
 
 
 REDIS_URL = with_redis_db(REDIS_URL, TEST_REDIS_DB)
-RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120} for name in ("default", RQ_GPU_QUEUE)}
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120} for name in RQ_QUEUES}
+CACHES = {"default": CACHES["default"] | {"LOCATION": REDIS_URL}}
 MEDIA_ROOT = DATA_ROOT / "test-media"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = STORAGES | {  # noqa: F405

@@ -99,15 +99,7 @@ class Stack:
             ]
         )
         self.children["worker"] = _spawn(
-            [
-                sys.executable,
-                str(BASE_DIR / "manage.py"),
-                "rqworker",
-                os.environ.get("RQ_GPU_QUEUE", "gpu"),
-                "default",
-                "--worker-class",
-                "apps.analysis.worker.ModelWorker",
-            ]
+            [sys.executable, str(BASE_DIR / "manage.py"), "model_worker"]
         )
 
     def supervise(self) -> None:

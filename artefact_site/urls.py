@@ -13,6 +13,10 @@ urlpatterns = [
     path("django-rq/", include("django_rq.urls")),
 ]
 
+handler400 = "apps.core.views.bad_request"
+handler404 = "apps.core.views.page_not_found"
+handler500 = "apps.core.views.server_error"
+
 if settings.DEBUG:
     from django.conf.urls.static import static
 

@@ -5,7 +5,7 @@
 
 What runs is the product's own path: ``create_analysis`` (validation, stored copy, thumbnail,
 enqueue) in this process, a real RQ ``ModelWorker`` process on its own queue doing
-``run_analysis`` and ``run_heatmaps``, ``cell_results`` for clicks (stored cell vector ->
+``run_analysis`` and ``run_heatmaps``, ``rank_cell`` for clicks (stored cell vector ->
 pgvector search -> stored ranking), all against a database of N synthetic sentence vectors
 built by ``bench/search.py``'s generator (its own database, dropped at the end unless
 ``--keep``). The model is a ViT-B/32-shaped CLIP with random weights (``bench/common.py``):
@@ -26,7 +26,7 @@ Measured per painting, as medians over ``--uploads`` repeats:
   work) and ``queue_wait_ms`` (from there to the worker's ``started_at``) split the rest;
   ``queue_and_worker_ms`` is what the issue calls the upload's latency ("queue + model +
   search"): from the job being queued to the results being stored;
-* cell click: p50/p95 of ``cell_results`` over ``--clicks`` random cells of the analyses, and
+* cell click: p50/p95 of ``rank_cell`` over ``--clicks`` random cells of the analyses, and
   of the same clicks through the API (``cell_click_api``: token, middleware, JSON), in process;
 * heatmaps: wall time from requesting maps for 5 sentences to the 5 maps being stored (the
   last map's ``created_at``), and the first (uncached) overlay PNG at the painting's own size.
@@ -226,13 +226,13 @@ def measure_product(
             analysis = rng.choice(analyses)
             row, col = rng.randrange(7), rng.randrange(7)
             started = time.perf_counter()
-            services.cell_results(analysis, row, col, K)
+            services.rank_cell(analysis, row, col, K)
             samples.append((time.perf_counter() - started) * 1000)
         report[name] = percentiles(samples)
     report["cell_click_api"] = percentiles(api_clicks(analyses, clicks, owner, rng))
 
     largest = max(analyses, key=lambda a: a.width * a.height)
-    hits = services.rank(largest, largest.embeddings.get(model_key="clip"))
+    hits = services.rank_analysis(largest, largest.embeddings.get(model_key="clip"))
     sentence_ids = [hit.sentence_id for hit in hits[:HEATMAP_SENTENCES]]
     heat_walls, heat_jobs = [], []
     for _ in range(3):
@@ -248,7 +248,7 @@ def measure_product(
         job.refresh()  # the fetched copy may predate `ended_at`; get_status reads only status
         heat_jobs.append((job.ended_at - job.started_at).total_seconds())
     started = time.perf_counter()
-    services.heatmap_png(Heatmap.objects.filter(analysis=largest).first())
+    services.render_heatmap_png(Heatmap.objects.filter(analysis=largest).first())
     png_s = time.perf_counter() - started
     report["heatmaps"] = {
         "painting": Path(largest.original_filename).name,

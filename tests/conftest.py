@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -12,14 +13,15 @@ from urllib.parse import quote
 import django_rq
 import pytest
 import torch
+from django.conf import settings
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rq import Worker
 from transformers import CLIPModel
 
-from apps.analysis import registry as analysis_registry
+from apps import engine
 from apps.engine import ModelRegistry
-from apps.engine import registry as engine_registry
 from tests.engine.conftest import CROP, save_clip, save_lora, tiny_config, write_tokenizer
 
 BASE_DIR = Path(__file__).resolve().parents[1]
@@ -86,10 +88,7 @@ class Workers:
         return [
             sys.executable,
             str(BASE_DIR / "manage.py"),
-            "rqworker",
-            "gpu",
-            "--worker-class",
-            "apps.analysis.worker.ModelWorker",
+            "model_worker",
             *extra,
         ]
 
@@ -113,6 +112,18 @@ class Workers:
             stderr=subprocess.DEVNULL,
         )
         self.processes.append(process)
+        return process
+
+    def start_listening(self, timeout: float = 120) -> subprocess.Popen:
+        """Start a worker and wait until RQ has registered it on the model queues."""
+        queue = django_rq.get_queue(settings.RQ_PRIORITY_QUEUE)
+        before = len(Worker.all(queue=queue))
+        process = self.start()
+        deadline = time.monotonic() + timeout
+        while len(Worker.all(queue=queue)) <= before:
+            assert process.poll() is None, "the worker exited while starting"
+            assert time.monotonic() < deadline, "the worker did not start listening in time"
+            time.sleep(0.2)
         return process
 
     def stop(self) -> None:
@@ -145,16 +156,9 @@ def api(django_user_model) -> APIClient:
     return client
 
 
-def use_model_settings(settings, monkeypatch, model_settings: dict[str, str]) -> None:
-    """Point `MODEL_SETTINGS` at `model_settings` and drop the process's registries, so the
-    next model call configures them afresh (the test's monkeypatch restores both)."""
-    settings.MODEL_SETTINGS = model_settings
-    monkeypatch.setattr(analysis_registry, "_registry", None)
-    monkeypatch.setattr(engine_registry, "_default_registry", None)
-
-
 @pytest.fixture
-def models(tiny_models, settings, monkeypatch) -> ModelRegistry:
-    """Settings and the process's registry pointed at the tiny models."""
-    use_model_settings(settings, monkeypatch, tiny_models.settings)
-    return analysis_registry.get_registry()
+def models(tiny_models, settings) -> ModelRegistry:
+    """Settings, and so the process's registry, pointed at the tiny models (setting
+    `MODEL_SETTINGS` reconfigures the engine; the fixture puts the old value back)."""
+    settings.MODEL_SETTINGS = tiny_models.settings
+    return engine.get_registry()

@@ -1,22 +1,17 @@
-"""The analysis endpoints of the REST API (`/api/v1/analyses…`). Thin: services do the work."""
+"""The analysis endpoints of the REST API (`/api/v1/analyses…`, `/search`, `/models`).
+
+Thin: serializers read the input, services and selectors do the work, and refusals are
+`ApplicationError`s that the API's exception handler turns into the error envelope.
+"""
 
 from __future__ import annotations
 
-import json
-
-from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
-    extend_schema_field,
-    extend_schema_view,
-    inline_serializer,
-)
-from rest_framework import generics, serializers, status
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,44 +21,43 @@ from apps.analysis import selectors, services
 from apps.analysis.models import Analysis
 from apps.analysis.serializers import (
     AnalysisCreateSerializer,
+    AnalysisDetailSerializer,
     AnalysisSerializer,
+    CellQuerySerializer,
+    HeatmapJobSerializer,
     HeatmapRequestSerializer,
+    HeatmapValuesSerializer,
     HitSerializer,
+    ImageQuerySerializer,
+    ModelSerializer,
     RerunSerializer,
+    TextSearchQuerySerializer,
+    heatmap_values_json,
     hits_json,
+    read_query,
 )
-from apps.corpus.selectors import works_of
-from artefact_site.api import AnalysisRateThrottle, ApiError
-
-
-def _input_error(error: services.AnalysisInputError) -> ApiError:
-    return ApiError(error.code, str(error))
-
-
-class AnalysisDetailSerializer(AnalysisSerializer):
-    results = serializers.SerializerMethodField()
-
-    class Meta(AnalysisSerializer.Meta):
-        fields = [*AnalysisSerializer.Meta.fields, "results"]
-
-    @extend_schema_field(HitSerializer(many=True))
-    def get_results(self, analysis: Analysis) -> list[dict]:
-        results = selectors.ranked_results(analysis, analysis.query_kind)
-        return HitSerializer(results, many=True).data
+from apps.core.api import AnalysisRateThrottle
+from apps.core.errors import NotFoundError
+from apps.corpus.selectors import list_works_for_hits
 
 
 def _owned(request: Request, pk) -> Analysis:
-    return get_object_or_404(selectors.analyses_for(request.user), pk=pk)
+    return get_object_or_404(selectors.list_analyses(request.user), pk=pk)
 
 
 class AnalysisListCreate(generics.ListAPIView):
     """List your analyses, newest first; upload a painting to start one."""
 
-    serializer_class = AnalysisSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
-        return selectors.analyses_for(self.request.user)
+        return selectors.list_analyses(self.request.user)
+
+    def get_serializer_class(self):
+        # The browsable API builds its POST form from this: the create fields, not the output.
+        if self.request.method == "POST":
+            return AnalysisCreateSerializer
+        return AnalysisSerializer
 
     def get_throttles(self):
         throttles = super().get_throttles()
@@ -79,24 +73,15 @@ class AnalysisListCreate(generics.ListAPIView):
         form = AnalysisCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["image"]
-        if upload.size > settings.ANALYSIS_MAX_UPLOAD_BYTES:
-            raise ApiError(
-                "file_too_large",
-                f"The file is {upload.size / 1_000_000:.1f} MB; the limit is "
-                f"{settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000:.1f} MB.",
-            )
-        try:
-            analysis = services.create_analysis(
-                owner=request.user,
-                data=upload.read(),
-                filename=upload.name or "",
-                model_key=form.validated_data["model"],
-                crop=form.validated_data.get("crop"),
-                topic_ids=form.validated_data["topics"],
-                creator_ids=form.validated_data["creators"],
-            )
-        except services.AnalysisInputError as error:
-            raise _input_error(error) from None
+        analysis = services.create_analysis(
+            owner=request.user,
+            data=upload.read(),
+            filename=upload.name or "",
+            model_key=form.validated_data["model"],
+            crop=form.validated_data.get("crop"),
+            topic_ids=form.validated_data["topics"],
+            creator_ids=form.validated_data["creators"],
+        )
         body = AnalysisSerializer(analysis, context={"request": request}).data
         location = reverse("api:analysis-detail", kwargs={"pk": analysis.pk})
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
@@ -117,7 +102,7 @@ class AnalysisDetail(generics.RetrieveDestroyAPIView):
     serializer_class = AnalysisDetailSerializer
 
     def get_queryset(self):
-        return selectors.analyses_for(self.request.user)
+        return selectors.list_analyses(self.request.user)
 
     def perform_destroy(self, instance: Analysis) -> None:
         services.delete_analysis(instance)
@@ -126,20 +111,20 @@ class AnalysisDetail(generics.RetrieveDestroyAPIView):
 class AnalysisRerun(APIView):
     """Change the model or the filters: re-ranks at once when the model's vectors exist."""
 
-    @extend_schema(request=RerunSerializer, responses={200: AnalysisDetailSerializer})
+    @extend_schema(
+        request=RerunSerializer,
+        responses={200: AnalysisDetailSerializer, 202: AnalysisDetailSerializer},
+    )
     def post(self, request: Request, pk) -> Response:
         analysis = _owned(request, pk)
         form = RerunSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            reranked = services.rerun_analysis(
-                analysis,
-                model_key=form.validated_data["model"],
-                topic_ids=form.validated_data["topics"],
-                creator_ids=form.validated_data["creators"],
-            )
-        except services.AnalysisInputError as error:
-            raise _input_error(error) from None
+        reranked = services.rerun_analysis(
+            analysis,
+            model_key=form.validated_data["model"],
+            topic_ids=form.validated_data["topics"],
+            creator_ids=form.validated_data["creators"],
+        )
         analysis.refresh_from_db()
         body = AnalysisDetailSerializer(analysis, context={"request": request}).data
         return Response(body, status=status.HTTP_200_OK if reranked else status.HTTP_202_ACCEPTED)
@@ -148,55 +133,35 @@ class AnalysisRerun(APIView):
 class AnalysisImage(APIView):
     """The stored (metadata-free) image, or its thumbnail with `?size=thumbnail`."""
 
-    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY})
+    @extend_schema(parameters=[ImageQuerySerializer], responses={(200, "image/*"): bytes})
     def get(self, request: Request, pk) -> FileResponse:
         analysis = _owned(request, pk)
-        field = (
-            analysis.thumbnail
-            if request.query_params.get("size") == "thumbnail"
-            else analysis.image
-        )
+        query = read_query(ImageQuerySerializer, request)
+        field = analysis.thumbnail if query["size"] == "thumbnail" else analysis.image
         return FileResponse(field.open("rb"))
 
 
 class CellResults(APIView):
     """Sentences for one cell of the grid, from its stored vector (no model call)."""
 
-    @extend_schema(
-        parameters=[OpenApiParameter("k", int, description="How many sentences (1–100).")],
-        responses={200: HitSerializer(many=True)},
-    )
+    @extend_schema(parameters=[CellQuerySerializer], responses={200: HitSerializer(many=True)})
     def get(self, request: Request, pk, row: int, col: int) -> Response:
         analysis = _owned(request, pk)
-        try:
-            k = int(request.query_params.get("k", 10))
-        except ValueError:
-            raise ApiError("bad_k", "k must be a whole number from 1 to 100.") from None
-        if not 1 <= k <= 100:
-            raise ApiError("bad_k", "k must be a whole number from 1 to 100.")
-        try:
-            hits = services.cell_results(analysis, row, col, k)
-        except services.AnalysisInputError as error:
-            raise _input_error(error) from None
+        query = read_query(CellQuerySerializer, request)
+        hits = services.rank_cell(analysis, row, col, query["k"])
         # The ranking just stored, answered from the hits in hand rather than read back.
-        return Response(hits_json(hits, works_of(hits)))
+        return Response(hits_json(hits, list_works_for_hits(hits)))
 
 
 class HeatmapRequest(APIView):
     """Queue Grad-ECLIP maps for up to 10 sentences, computed in one pass."""
 
-    @extend_schema(
-        request=HeatmapRequestSerializer,
-        responses={202: inline_serializer("HeatmapJob", {"job_id": serializers.CharField()})},
-    )
+    @extend_schema(request=HeatmapRequestSerializer, responses={202: HeatmapJobSerializer})
     def post(self, request: Request, pk) -> Response:
         analysis = _owned(request, pk)
         form = HeatmapRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            job_id = services.request_heatmaps(analysis, form.validated_data["sentence_ids"])
-        except services.AnalysisInputError as error:
-            raise _input_error(error) from None
+        job_id = services.request_heatmaps(analysis, form.validated_data["sentence_ids"])
         return Response({"job_id": job_id}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -206,81 +171,46 @@ class HeatmapDetail(APIView):
     @extend_schema(
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
-            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "application/json"): HeatmapValuesSerializer,
         }
     )
     def get(self, request: Request, pk, sentence_id: str, fmt: str) -> HttpResponse:
         analysis = _owned(request, pk)
         if fmt not in ("png", "json"):
-            raise ApiError(
-                "bad_format", "Heatmaps come as .png or .json.", status.HTTP_404_NOT_FOUND
-            )
-        heatmap = selectors.heatmap_for(analysis, sentence_id)
+            raise NotFoundError("bad_format", "Heatmaps come as .png or .json.")
+        heatmap = selectors.get_heatmap(analysis, sentence_id)
         if heatmap is None:
-            raise ApiError(
+            raise NotFoundError(
                 "heatmap_not_ready",
                 "There is no heatmap for this sentence yet; request it and try again.",
-                status.HTTP_404_NOT_FOUND,
             )
         if fmt == "png":
-            return HttpResponse(services.heatmap_png(heatmap), content_type="image/png")
-        values = heatmap.array()
-        body = {
-            "sentence_id": sentence_id,
-            "model": heatmap.model_key,
-            "rows": heatmap.rows,
-            "cols": heatmap.cols,
-            "box": analysis.crop or [0, 0, analysis.width, analysis.height],
-            "values": [[round(float(v), 4) for v in row] for row in values],
-        }
-        return HttpResponse(json.dumps(body), content_type="application/json")
+            return HttpResponse(services.render_heatmap_png(heatmap), content_type="image/png")
+        return Response(heatmap_values_json(heatmap))
 
 
 class TextSearch(APIView):
-    """Sentences closest to a text query (`q`), with the same filters as analyses."""
+    """Sentences closest to a text query (`q`), with the same filters as analyses. The text is
+    embedded by a model worker (cached), never by the web process."""
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, required=True),
-            OpenApiParameter("model", str),
-            OpenApiParameter("topics", str, description="Comma-separated topic ids."),
-            OpenApiParameter("creators", str, description="Comma-separated creator slugs."),
-            OpenApiParameter("k", int),
-        ],
-        responses={200: HitSerializer(many=True)},
+        parameters=[TextSearchQuerySerializer], responses={200: HitSerializer(many=True)}
     )
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        try:
-            k = int(params.get("k", settings.ANALYSIS_RESULTS))
-        except ValueError:
-            raise ApiError("bad_k", "k must be a whole number from 1 to 100.") from None
-        if not 1 <= k <= 100:
-            raise ApiError("bad_k", "k must be a whole number from 1 to 100.")
-        try:
-            hits = services.search_text(
-                params.get("q", ""),
-                model_key=params.get("model", "paintingclip"),
-                topic_ids=_split(params.get("topics", "")),
-                creator_ids=_split(params.get("creators", "")),
-                k=k,
-            )
-        except services.AnalysisInputError as error:
-            raise _input_error(error) from None
-        except services.ModelUnavailableError as error:
-            raise ApiError(
-                "model_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE
-            ) from None
-        return Response(hits_json(hits, works_of(hits)))
+        query = read_query(TextSearchQuerySerializer, request)
+        hits = services.search_text(
+            query["q"],
+            model_key=query["model"],
+            topic_ids=query["topics"],
+            creator_ids=query["creators"],
+            k=query["k"],
+        )
+        return Response(hits_json(hits, list_works_for_hits(hits)))
 
 
 class ModelList(APIView):
     """The model keys, what the workers have loaded, and any adapter fallback."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: ModelSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return Response(selectors.models_on_workers())
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+        return Response(ModelSerializer(selectors.list_models(), many=True).data)

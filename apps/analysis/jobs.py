@@ -3,9 +3,8 @@
 A job whose analysis a researcher deleted meanwhile fails somewhere inside (the row, a file
 or a foreign key is gone); it then ends quietly instead of as a failed job.
 
-Workers run `rq.worker.SimpleWorker` (no fork per job), so the model registry of
-:mod:`apps.analysis.registry` loads each model once per worker process and CUDA state
-survives from one job to the next.
+Workers run `rq.worker.SimpleWorker` (no fork per job), so the engine's model registry loads
+each model once per worker process and CUDA state survives from one job to the next.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import logging
 from rq.job import Job
 
 from apps.analysis import selectors, services
+from apps.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def run_analysis(analysis_id: str) -> None:
     except Exception as error:
         if _deleted(analysis_id):
             return
-        services.mark_failed(analysis_id, f"The analysis failed: {error}")
+        services.mark_analysis_failed(analysis_id, f"The analysis failed: {error}")
         raise
 
 
@@ -46,9 +46,9 @@ def analysis_failed(job: Job, connection, exc_type, exc_value, traceback) -> Non
 
     analysis_id = job.args[0]
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
-        services.mark_failed(analysis_id, ABANDONED)
+        services.mark_analysis_failed(analysis_id, ABANDONED)
     else:
-        services.mark_failed(analysis_id, f"The analysis failed: {exc_value}")
+        services.mark_analysis_failed(analysis_id, f"The analysis failed: {exc_value}")
 
 
 def run_heatmaps(analysis_id: str, model_key: str, sentence_ids: list[str]) -> int:
@@ -58,3 +58,12 @@ def run_heatmaps(analysis_id: str, model_key: str, sentence_ids: list[str]) -> i
         if _deleted(analysis_id):
             return 0
         raise
+
+
+def embed_text_query(model_key: str, text: str) -> dict:
+    """A text query's vector for a waiting web request (`services.embed_query`). A refusal is
+    returned, not raised, so that the request can show its sentence."""
+    try:
+        return {"vector": services.compute_query_vector(text, model_key)}
+    except ApplicationError as error:
+        return {"error": error.code, "detail": error.sentence}

@@ -86,6 +86,12 @@ class AnalysisEmbedding(models.Model):
     grid_cols = models.PositiveSmallIntegerField()
     query_vector = models.BinaryField(help_text="Whole image, or the crop when there is one.")
     cell_vectors = models.BinaryField(help_text="rows × cols × dim float32, row-major.")
+    view_box = models.JSONField(
+        null=True, help_text="left, top, right, bottom in image pixels: what the model saw."
+    )
+    cell_boxes = models.JSONField(
+        null=True, help_text="rows × cols boxes (left, top, right, bottom) in image pixels."
+    )
 
     class Meta:
         constraints = [
@@ -97,6 +103,17 @@ class AnalysisEmbedding(models.Model):
 
     def query(self) -> np.ndarray:
         return np.frombuffer(bytes(self.query_vector), dtype=np.float32)
+
+    def grid(self) -> dict | None:
+        """The grid as a client draws it, or None for vectors stored before geometry was."""
+        if self.cell_boxes is None:
+            return None
+        return {
+            "rows": self.grid_rows,
+            "cols": self.grid_cols,
+            "view_box": self.view_box,
+            "cells": self.cell_boxes,
+        }
 
     def cell(self, row: int, col: int) -> np.ndarray:
         cells = np.frombuffer(bytes(self.cell_vectors), dtype=np.float32)

@@ -1,16 +1,23 @@
-"""DRF serializers of the analysis API: input shapes and the JSON of results."""
+"""DRF serializers of the analysis API: every input (bodies and query parameters) and every
+response body has one, so the OpenAPI schema describes them all."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
-from apps.analysis.models import Analysis, AnalysisResult
+from apps.analysis import selectors
+from apps.analysis.models import Analysis, AnalysisResult, Heatmap
+from apps.core.errors import ApplicationError
 from apps.corpus.models import Work
 from apps.corpus.selectors import SentenceHit
-from apps.corpus.serializers import work_summary
+from apps.corpus.serializers import WorkSummarySerializer, work_summary
+from apps.engine.config import default_model_key
 
 
 class CropField(serializers.ListField):
@@ -38,6 +45,25 @@ class IdListField(serializers.ListField):
         return super().to_internal_value(flat)
 
 
+class ModelKeyField(serializers.CharField):
+    """A model key; the configured default when none is given."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("default", default_model_key)
+        kwargs.setdefault("help_text", "A model key from /api/v1/models.")
+        super().__init__(**kwargs)
+
+
+def read_query(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    """The request's query parameters read by `serializer_class`; the first invalid one is
+    refused as `bad_<name>` with its sentence."""
+    form = serializer_class(data=request.query_params)
+    if not form.is_valid():
+        name, messages = next(iter(form.errors.items()))
+        raise ApplicationError(f"bad_{name}", f"{name}: {' '.join(map(str, messages))}")
+    return form.validated_data
+
+
 class AnalysisCreateSerializer(serializers.Serializer):
     image = serializers.FileField(
         allow_empty_file=True, help_text="JPEG, PNG, WebP, TIFF or GIF (first frame)."
@@ -45,7 +71,7 @@ class AnalysisCreateSerializer(serializers.Serializer):
     crop = CropField(
         required=False, min_length=4, max_length=4, help_text="left,top,right,bottom in pixels."
     )
-    model = serializers.CharField(default="paintingclip")
+    model = ModelKeyField()
     topics = IdListField(required=False, default=list)
     creators = IdListField(required=False, default=list)
 
@@ -60,12 +86,78 @@ class HeatmapRequestSerializer(serializers.Serializer):
     sentence_ids = IdListField(min_length=1)
 
 
-class WorkSummarySerializer(serializers.Serializer):
-    id = serializers.CharField()
-    title = serializers.CharField(source="display_title")
-    author = serializers.CharField()
-    year = serializers.CharField()
-    doi = serializers.CharField()
+class HeatmapJobSerializer(serializers.Serializer):
+    job_id = serializers.CharField()
+
+
+class CellQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(
+        min_value=1, max_value=100, default=10, help_text="How many sentences (1–100)."
+    )
+
+
+class ImageQuerySerializer(serializers.Serializer):
+    size = serializers.ChoiceField(
+        choices=["original", "thumbnail"], default="original", help_text="Which stored copy."
+    )
+
+
+class TextSearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=1000, allow_blank=True, trim_whitespace=False, help_text="The text."
+    )
+    model = ModelKeyField()
+    topics = IdListField(required=False, default=list, help_text="Comma-separated topic ids.")
+    creators = IdListField(required=False, default=list, help_text="Comma-separated creator slugs.")
+    k = serializers.IntegerField(
+        min_value=1,
+        max_value=100,
+        default=lambda: settings.ANALYSIS_RESULTS,
+        help_text="How many sentences (1–100).",
+    )
+
+
+class HeatmapValuesSerializer(serializers.Serializer):
+    sentence_id = serializers.CharField()
+    model = serializers.CharField()
+    rows = serializers.IntegerField()
+    cols = serializers.IntegerField()
+    box = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="left, top, right, bottom in image pixels: where the map lies.",
+    )
+    values = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()),
+        help_text="rows × cols values in [0, 1].",
+    )
+
+
+def heatmap_values_json(heatmap: Heatmap) -> dict:
+    analysis = heatmap.analysis
+    return {
+        "sentence_id": heatmap.sentence_id,
+        "model": heatmap.model_key,
+        "rows": heatmap.rows,
+        "cols": heatmap.cols,
+        "box": analysis.crop or [0, 0, analysis.width, analysis.height],
+        "values": [[round(float(v), 4) for v in row] for row in heatmap.array()],
+    }
+
+
+class ModelSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    base = serializers.CharField()
+    adapter = serializers.CharField(allow_null=True)
+    loaded_by_workers = serializers.IntegerField()
+    adapter_state = serializers.CharField(allow_null=True)
+    dtype = serializers.CharField(allow_null=True)
+    text_encoder = serializers.CharField(allow_null=True)
+    vision_encoder = serializers.CharField(allow_null=True)
+    int8_kernels = serializers.CharField(allow_null=True)
+    dtype_warning = serializers.CharField(allow_null=True)
+    embedding_dim = serializers.IntegerField(allow_null=True)
+    errors = serializers.ListField(child=serializers.CharField())
 
 
 def _hit(rank: int, score: float, sentence_id: str, text: str, work: Work) -> dict:
@@ -138,3 +230,37 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, analysis: Analysis) -> str:
         return self._image_url(analysis, "?size=thumbnail")
+
+
+class GridSerializer(serializers.Serializer):
+    """The grid of cells the model's patch tokens were pooled to, in original-image pixels:
+    clients draw it from this and never assume a shape or that it covers the whole image."""
+
+    rows = serializers.IntegerField()
+    cols = serializers.IntegerField()
+    view_box = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="left, top, right, bottom of what the model saw; no cell lies outside it.",
+    )
+    cells = serializers.ListField(
+        child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+        help_text="rows × cols boxes [left, top, right, bottom], row by row.",
+    )
+
+
+class AnalysisDetailSerializer(AnalysisSerializer):
+    grid = serializers.SerializerMethodField()
+    results = serializers.SerializerMethodField()
+
+    class Meta(AnalysisSerializer.Meta):
+        fields = [*AnalysisSerializer.Meta.fields, "grid", "results"]
+
+    @extend_schema_field(GridSerializer(allow_null=True))
+    def get_grid(self, analysis: Analysis) -> dict | None:
+        embedding = selectors.get_embedding(analysis)
+        return embedding.grid() if embedding else None
+
+    @extend_schema_field(HitSerializer(many=True))
+    def get_results(self, analysis: Analysis) -> list[dict]:
+        results = selectors.list_results(analysis, analysis.query_kind)
+        return HitSerializer(results, many=True).data

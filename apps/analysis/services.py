@@ -1,11 +1,14 @@
 """Writes of the analysis app: creating analyses, running them, ranking, heatmaps.
 
-The model work (`run_analysis`, `compute_heatmaps`) runs in RQ workers through
-:mod:`apps.analysis.jobs`; everything else runs in the web process without a model call.
+The model work (`run_analysis`, `compute_heatmaps`, `compute_query_vector`) runs in RQ
+workers through :mod:`apps.analysis.jobs`; everything else runs in the web process, which never
+imports torch: a text query is embedded by a worker (`embed_query`) and overlays are drawn with
+Pillow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
@@ -16,12 +19,15 @@ from dataclasses import dataclass
 import django_rq
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 from rq import Callback
 
+from apps import engine
+from apps.analysis import selectors
 from apps.analysis.models import (
     Analysis,
     AnalysisEmbedding,
@@ -29,32 +35,16 @@ from apps.analysis.models import (
     Heatmap,
     ResultQuery,
 )
-from apps.analysis.registry import get_registry
-from apps.analysis.uploads import InvalidImage, validate_image
+from apps.analysis.uploads import validate_image
+from apps.core.errors import ApplicationError, ServiceUnavailableError
 from apps.corpus.models import Creator, Sentence, Topic
-from apps.corpus.selectors import (
-    SentenceHit,
-    model_keys,
-    search_sentences,
-    stored_embeddings,
-)
+from apps.corpus.selectors import SentenceHit, search_sentences, stored_embeddings
+from apps.engine.config import engine_config, model_keys
 
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = (480, 480)
 MIN_CROP_SIDE = 8
-
-
-class AnalysisInputError(ValueError):
-    """A request that cannot become an analysis; ``str()`` is the sentence for the user."""
-
-    def __init__(self, code: str, sentence: str) -> None:
-        super().__init__(sentence)
-        self.code = code
-
-
-class ModelUnavailableError(RuntimeError):
-    """A configured model could not be loaded; ``str()`` says why, in one sentence."""
 
 
 @dataclass(frozen=True)
@@ -64,39 +54,41 @@ class Filters:
     creators: list[Creator]
 
 
-def check_filters(model_key: str, topic_ids: Sequence[str], creator_ids: Sequence[str]) -> Filters:
+def resolve_filters(
+    model_key: str, topic_ids: Sequence[str], creator_ids: Sequence[str]
+) -> Filters:
     """Resolve a model key and filter ids, naming the first unknown one."""
     keys = model_keys()
     if model_key not in keys:
-        raise AnalysisInputError(
+        raise ApplicationError(
             "unknown_model", f"There is no model {model_key!r}; choose one of {', '.join(keys)}."
         )
     topics = list(Topic.objects.filter(id__in=topic_ids))
     unknown = sorted(set(topic_ids) - {topic.id for topic in topics})
     if unknown:
-        raise AnalysisInputError("unknown_topic", f"There is no topic {unknown[0]!r}.")
+        raise ApplicationError("unknown_topic", f"There is no topic {unknown[0]!r}.")
     creators = list(Creator.objects.filter(slug__in=creator_ids))
     unknown = sorted(set(creator_ids) - {creator.slug for creator in creators})
     if unknown:
-        raise AnalysisInputError("unknown_creator", f"There is no creator {unknown[0]!r}.")
+        raise ApplicationError("unknown_creator", f"There is no creator {unknown[0]!r}.")
     return Filters(model_key=model_key, topics=topics, creators=creators)
 
 
-def check_crop(crop: Sequence[float] | None, width: int, height: int) -> list[int] | None:
+def resolve_crop(crop: Sequence[float] | None, width: int, height: int) -> list[int] | None:
     """A crop box (left, top, right, bottom) in original-image pixels, inside the image."""
     if crop is None:
         return None
     if len(crop) != 4:
-        raise AnalysisInputError("bad_crop", "A crop is four numbers: left, top, right, bottom.")
+        raise ApplicationError("bad_crop", "A crop is four numbers: left, top, right, bottom.")
     left, top, right, bottom = (round(float(value)) for value in crop)
     if not (0 <= left < right <= width and 0 <= top < bottom <= height):
-        raise AnalysisInputError(
+        raise ApplicationError(
             "bad_crop",
             f"The crop {left}, {top}, {right}, {bottom} does not lie inside the "
             f"{width} × {height} px image.",
         )
     if min(right - left, bottom - top) < MIN_CROP_SIDE:
-        raise AnalysisInputError(
+        raise ApplicationError(
             "bad_crop", f"The crop must be at least {MIN_CROP_SIDE} px wide and high."
         )
     return [left, top, right, bottom]
@@ -137,18 +129,21 @@ def create_analysis(
 
     Every check runs before anything is written, so a refused upload leaves no file, row or job.
     """
-    try:
-        clean = validate_image(
-            data,
-            max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
-            max_pixels=settings.ANALYSIS_MAX_PIXELS,
-            # The pixels are needed here for the thumbnail and the reduced copy only.
-            preview_size=THUMBNAIL_SIZE,
+    if len(data) > settings.ANALYSIS_MAX_UPLOAD_BYTES:
+        raise ApplicationError(
+            "file_too_large",
+            f"The file is {len(data) / 1_000_000:.1f} MB; the limit is "
+            f"{settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000:.1f} MB.",
         )
-    except InvalidImage as error:
-        raise AnalysisInputError(error.code, str(error)) from None
-    filters = check_filters(model_key, topic_ids, creator_ids)
-    box = check_crop(crop, clean.width, clean.height)
+    clean = validate_image(
+        data,
+        max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
+        max_pixels=settings.ANALYSIS_MAX_PIXELS,
+        # The pixels are needed here for the thumbnail and the reduced copy only.
+        preview_size=THUMBNAIL_SIZE,
+    )
+    filters = resolve_filters(model_key, topic_ids, creator_ids)
+    box = resolve_crop(crop, clean.width, clean.height)
 
     stem = uuid.uuid4().hex
     analysis = Analysis(
@@ -239,7 +234,7 @@ def _store_results(
         )
 
 
-def rank(analysis: Analysis, embedding: AnalysisEmbedding) -> list[SentenceHit]:
+def rank_analysis(analysis: Analysis, embedding: AnalysisEmbedding) -> list[SentenceHit]:
     """Search with the stored query vector under the analysis's filters; store the ranking."""
     topics, creators = _filter_ids(analysis)
     hits = search_sentences(
@@ -258,9 +253,7 @@ def run_analysis(analysis_id: str) -> None:
     analysis = Analysis.objects.get(pk=analysis_id)
     timings: dict[str, float] = {}
     _set_progress(analysis, 5, status=Analysis.Status.RUNNING, started_at=timezone.now(), error="")
-    from apps import engine
-
-    registry = get_registry()
+    registry = engine.get_registry()
     started = time.perf_counter()
     already_loaded = registry.status()[analysis.model_key]["loaded"]
     model = registry.get(analysis.model_key)
@@ -289,6 +282,7 @@ def run_analysis(analysis_id: str) -> None:
     _set_progress(analysis, 70)
 
     rows, cols, dim = seen.cells.shape
+    size = (analysis.width, analysis.height)
     embedding = AnalysisEmbedding(
         analysis=analysis,
         model_key=analysis.model_key,
@@ -297,6 +291,14 @@ def run_analysis(analysis_id: str) -> None:
         grid_cols=cols,
         query_vector=np.ascontiguousarray(query, dtype=np.float32).tobytes(),
         cell_vectors=np.ascontiguousarray(seen.cells, dtype=np.float32).tobytes(),
+        view_box=_rounded(engine.crop_box(size, model.preprocess)),
+        cell_boxes=[
+            [
+                _rounded(engine.cell_box(size, row, col, (rows, cols), model.preprocess))
+                for col in range(cols)
+            ]
+            for row in range(rows)
+        ],
     )
     # The vectors, the ranking and the status commit together: whoever sees `done` sees the
     # results, and a worker that dies in between leaves none of them (one commit, not four).
@@ -306,10 +308,18 @@ def run_analysis(analysis_id: str) -> None:
             [embedding],
             update_conflicts=True,
             unique_fields=["analysis", "model_key"],
-            update_fields=["dim", "grid_rows", "grid_cols", "query_vector", "cell_vectors"],
+            update_fields=[
+                "dim",
+                "grid_rows",
+                "grid_cols",
+                "query_vector",
+                "cell_vectors",
+                "view_box",
+                "cell_boxes",
+            ],
         )
         started = time.perf_counter()
-        rank(analysis, embedding)
+        rank_analysis(analysis, embedding)
         timings["search"] = round(time.perf_counter() - started, 4)
         _set_progress(
             analysis,
@@ -318,6 +328,10 @@ def run_analysis(analysis_id: str) -> None:
             finished_at=timezone.now(),
             timings=timings,
         )
+
+
+def _rounded(box: Sequence[float]) -> list[float]:
+    return [round(float(value), 1) for value in box]
 
 
 def delete_analysis(analysis: Analysis) -> None:
@@ -345,7 +359,7 @@ def _cancel_waiting_job(job_id: str) -> None:
         pass
 
 
-def mark_failed(analysis_id: str, message: str) -> None:
+def mark_analysis_failed(analysis_id: str, message: str) -> None:
     Analysis.objects.filter(pk=analysis_id).exclude(status=Analysis.Status.DONE).update(
         status=Analysis.Status.FAILED, error=message[:2000], finished_at=timezone.now()
     )
@@ -362,10 +376,10 @@ def rerun_analysis(
     """Switch model or filters. Returns True if it re-ranked at once (the model's vectors are
     stored already), False if it queued the model job for a model not yet run."""
     if analysis.status in (Analysis.Status.QUEUED, Analysis.Status.RUNNING):
-        raise AnalysisInputError(
+        raise ApplicationError(
             "analysis_busy", "The analysis is still running; change it once it has finished."
         )
-    filters = check_filters(model_key, topic_ids, creator_ids)
+    filters = resolve_filters(model_key, topic_ids, creator_ids)
     analysis.model_key = filters.model_key
     analysis.save(update_fields=["model_key"])
     analysis.topics.set(filters.topics)
@@ -373,7 +387,7 @@ def rerun_analysis(
     AnalysisResult.objects.filter(analysis=analysis, query=ResultQuery.CELL).delete()
     embedding = analysis.embeddings.filter(model_key=filters.model_key).first()
     if embedding is not None:
-        rank(analysis, embedding)
+        rank_analysis(analysis, embedding)
         return True
     _set_progress(
         analysis,
@@ -387,15 +401,15 @@ def rerun_analysis(
     return False
 
 
-def cell_results(analysis: Analysis, row: int, col: int, k: int) -> list[SentenceHit]:
+def rank_cell(analysis: Analysis, row: int, col: int, k: int) -> list[SentenceHit]:
     """Rank sentences for one grid cell from its stored vector: no model, no queue."""
-    embedding = analysis.embeddings.filter(model_key=analysis.model_key).first()
+    embedding = selectors.get_embedding(analysis)
     if embedding is None:
-        raise AnalysisInputError(
+        raise ApplicationError(
             "analysis_not_ready", "The analysis has not finished yet; try the cell again soon."
         )
     if not (0 <= row < embedding.grid_rows and 0 <= col < embedding.grid_cols):
-        raise AnalysisInputError(
+        raise ApplicationError(
             "bad_cell",
             f"The grid is {embedding.grid_rows} × {embedding.grid_cols}; "
             f"cell ({row}, {col}) is outside it.",
@@ -415,7 +429,7 @@ def request_heatmaps(analysis: Analysis, sentence_ids: Sequence[str]) -> str:
     limit = settings.ANALYSIS_MAX_HEATMAPS
     unique = list(dict.fromkeys(sentence_ids))
     if not unique or len(unique) > limit:
-        raise AnalysisInputError(
+        raise ApplicationError(
             "bad_sentences", f"Ask for heatmaps of 1 to {limit} sentences at a time."
         )
     found = set(
@@ -425,7 +439,7 @@ def request_heatmaps(analysis: Analysis, sentence_ids: Sequence[str]) -> str:
     )
     missing = [sentence_id for sentence_id in unique if sentence_id not in found]
     if missing:
-        raise AnalysisInputError("unknown_sentence", f"There is no sentence {missing[0]!r}.")
+        raise ApplicationError("unknown_sentence", f"There is no sentence {missing[0]!r}.")
     job = _gpu_queue().enqueue(
         jobs.run_heatmaps,
         str(analysis.id),
@@ -443,12 +457,10 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
     the model's size: that skips the text encoder, which costs more than the vision side for
     a handful of sentences.
     """
-    from apps import engine
-
     analysis = Analysis.objects.get(pk=analysis_id)
     texts = dict(Sentence.objects.filter(id__in=sentence_ids).values_list("id", "text"))
     ordered = [sentence_id for sentence_id in sentence_ids if sentence_id in texts]
-    registry = get_registry()
+    registry = engine.get_registry()
     model = registry.get(model_key)
     vectors = stored_embeddings(model_key, ordered)
     if len(vectors) == len(ordered) and all(len(v) == model.embed_dim for v in vectors.values()):
@@ -479,8 +491,6 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
 def _read_image(analysis: Analysis, min_short_side: int | None = None) -> Image.Image:
     """The stored upload as RGB; with `min_short_side`, decoded no larger than that needs
     (see `engine.load_image`)."""
-    from apps import engine
-
     with analysis.image.open("rb") as stored:
         data = stored.read()
     return engine.load_image(data, min_short_side=min_short_side)
@@ -491,8 +501,6 @@ def _model_image(analysis: Analysis, min_short_side: int) -> Image.Image:
     reduced copy when it has them (or is the image at full size), else the upload decoded no
     larger than that (analyses from before the copy existed, models with larger inputs, a
     copy removed from storage: the upload still holds every pixel)."""
-    from apps import engine
-
     try:
         with analysis.reduced.open("rb") as stored:
             reduced = engine.load_image(stored.read())
@@ -504,7 +512,7 @@ def _model_image(analysis: Analysis, min_short_side: int) -> Image.Image:
     return _read_image(analysis, min_short_side)
 
 
-def heatmap_png(heatmap: Heatmap) -> bytes:
+def render_heatmap_png(heatmap: Heatmap) -> bytes:
     """The map over the analysed image (or crop region) at the image's own size, cached."""
     if heatmap.overlay:
         with heatmap.overlay.open("rb") as cached:
@@ -528,16 +536,81 @@ def search_text(
     k: int = 25,
 ) -> list[SentenceHit]:
     """Sentences nearest to a text query under the model's text tower."""
-    from apps import engine
-
     text = query.strip()
     if not text:
-        raise AnalysisInputError("empty_query", "Give some words to search for (q=…).")
-    check_filters(model_key, topic_ids, creator_ids)
-    try:
-        vector = engine.embed_texts([text], model_key, registry=get_registry())[0]
-    except engine.ModelLoadError as error:
-        raise ModelUnavailableError(str(error)) from None
+        raise ApplicationError("empty_query", "Give some words to search for (q=…).")
+    resolve_filters(model_key, topic_ids, creator_ids)
     return search_sentences(
-        vector, model_key, k=k, topics=list(topic_ids), creators=list(creator_ids)
+        embed_query(text, model_key),
+        model_key,
+        k=k,
+        topics=list(topic_ids),
+        creators=list(creator_ids),
     )
+
+
+def embed_query(text: str, model_key: str) -> np.ndarray:
+    """The text tower's vector for `text`, embedded by a model worker and cached for every web
+    process: the same text under the same model weights is embedded once."""
+    key = _query_cache_key(text, model_key)
+    cached = cache.get(key)
+    if cached is not None:
+        return np.frombuffer(cached, dtype=np.float32)
+    vector = _embed_on_worker(text, model_key)
+    cache.set(key, vector.tobytes(), settings.ANALYSIS_QUERY_CACHE_SECONDS)
+    return vector
+
+
+def _query_cache_key(text: str, model_key: str) -> str:
+    spec = next(spec for spec in engine_config().specs if spec.key == model_key)
+    source = "\0".join((model_key, spec.base, spec.adapter or "", text))
+    return "query-vector:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def _embed_on_worker(text: str, model_key: str) -> np.ndarray:
+    """Ask the model workers for the vector and wait for it, at most
+    ANALYSIS_TEXT_QUERY_TIMEOUT seconds. The job goes to the priority queue, which workers
+    take before analyses, and expires unstarted once nobody waits for it any more."""
+    from rq import Worker
+    from rq.results import Result
+
+    from apps.analysis import jobs
+    from apps.analysis.worker import starting_workers
+
+    timeout = settings.ANALYSIS_TEXT_QUERY_TIMEOUT
+    # Enqueued at once even inside a transaction: the request waits for the answer.
+    queue = django_rq.get_queue(settings.RQ_PRIORITY_QUEUE, commit_mode="auto")
+    if not Worker.all(queue=queue):
+        if starting_workers(queue.connection):
+            raise ServiceUnavailableError(
+                "busy", "The model workers are still starting; try again in a moment."
+            )
+        raise ServiceUnavailableError(
+            "model_unavailable",
+            "No model worker is running, so the text cannot be embedded; try again later.",
+        )
+    job = queue.enqueue(
+        jobs.embed_text_query, model_key, text, ttl=timeout, result_ttl=60, failure_ttl=300
+    )
+    result = job.latest_result(timeout=timeout)
+    if result is None:
+        raise ServiceUnavailableError(
+            "busy", f"The model workers did not answer within {timeout} s; try again in a moment."
+        )
+    if result.type != Result.Type.SUCCESSFUL:
+        raise ServiceUnavailableError(
+            "model_unavailable", "The model worker failed to embed the text; try again later."
+        )
+    answer = result.return_value
+    if "error" in answer:
+        raise ServiceUnavailableError(answer["error"], answer["detail"])
+    return np.frombuffer(answer["vector"], dtype=np.float32)
+
+
+def compute_query_vector(text: str, model_key: str) -> bytes:
+    """The worker's part of `embed_query`: the unit vector as float32 bytes."""
+    try:
+        vector = engine.embed_texts([text], model_key)[0]
+    except engine.ModelLoadError as error:
+        raise ServiceUnavailableError("model_unavailable", str(error)) from None
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()

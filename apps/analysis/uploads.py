@@ -26,18 +26,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from apps.core.errors import ApplicationError
+
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF")
 MIN_SIDE = 32
 MAX_ASPECT_RATIO = 20.0
 FORMAT_NAMES = "JPEG, PNG, WebP, TIFF or GIF"
 
 
-class InvalidImage(ValueError):
+class InvalidImage(ApplicationError):
     """An upload that is not an acceptable image; ``str()`` is the sentence for the user."""
-
-    def __init__(self, code: str, sentence: str) -> None:
-        super().__init__(sentence)
-        self.code = code
 
 
 ORIENTATION_TAG = 0x0112

@@ -21,7 +21,7 @@ import time
 from django.conf import settings
 from rq.worker import SimpleWorker
 
-from apps.analysis.registry import get_registry
+from apps import engine  # lazy: `/healthz` imports this module and loads no model code
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +34,7 @@ STARTING_TTL_SECONDS = 900
 class ModelWorker(SimpleWorker):
     def work(self, *args, **kwargs):
         if settings.ANALYSIS_PRELOAD_MODELS:
-            # Imported here: `/healthz` imports this module for the helpers below, and the web
-            # processes should not pay for torch and transformers at start (seconds).
-            from apps import engine
-
-            registry = get_registry()
+            registry = engine.get_registry()
             since = time.time()
             self.announce_start("loading its models", since)
             registry.status(load=True)
@@ -58,7 +54,7 @@ class ModelWorker(SimpleWorker):
         self.connection.set(STARTING_KEY_PREFIX + self.name, announcement, ex=STARTING_TTL_SECONDS)
 
     def publish_models(self) -> None:
-        status = get_registry().status()
+        status = engine.get_registry().status()
         self.connection.hset(MODELS_KEY, self.name, json.dumps(status))
 
     def execute_job(self, job, queue):

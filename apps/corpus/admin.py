@@ -122,7 +122,7 @@ class SentenceAdmin(_PublishThroughServices, admin.ModelAdmin):
     def context(self, obj: Sentence) -> str:
         if not obj.pk:
             return "—"
-        found = selectors.sentence_context(obj.pk, neighbours=3, include_unpublished=True)
+        found = selectors.get_sentence_context(obj.pk, neighbours=3, include_unpublished=True)
         if found is None:
             return "—"
         rows = format_html_join(

@@ -5,16 +5,16 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.errors import NotFoundError
 from apps.corpus import selectors
 from apps.corpus.models import Creator, Sentence, Topic, WorkImage
-from apps.corpus.serializers import work_summary
-from artefact_site.api import ApiError
+from apps.corpus.serializers import WorkSummarySerializer, work_summary
 
 
 class TopicSerializer(serializers.ModelSerializer):
@@ -45,6 +45,43 @@ def _work_summary(work) -> dict:
     return {**work_summary(work), "doi_url": _doi_url(work.doi)}
 
 
+class LinkedWorkSummarySerializer(WorkSummarySerializer):
+    doi_url = serializers.CharField(help_text="The DOI as a resolver link; empty without a DOI.")
+
+
+class SentenceDetailSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    text = serializers.CharField()
+    position = serializers.IntegerField()
+    paragraph = serializers.CharField(allow_null=True)
+    before = NeighbourSerializer(many=True)
+    after = NeighbourSerializer(many=True)
+    work = LinkedWorkSummarySerializer()
+
+
+class WorkImageLinkSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    url = serializers.URLField()
+
+
+class WorkDetailSerializer(LinkedWorkSummarySerializer):
+    title_html = serializers.CharField(help_text="The title as the corpus holds it (HTML).")
+    link = serializers.CharField()
+    bibtex = serializers.CharField()
+    relevance = serializers.FloatField(allow_null=True)
+    sentence_count = serializers.IntegerField()
+    creators = CreatorSerializer(many=True)
+    topics = TopicSerializer(many=True)
+    images = WorkImageLinkSerializer(many=True)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("all", str, enum=["1"], description="1: include unnamed topic ids.")
+        ]
+    )
+)
 class TopicList(generics.ListAPIView):
     """Topics that have a name (the filter list); `?all=1` includes unnamed ids."""
 
@@ -65,11 +102,11 @@ class CreatorList(generics.ListAPIView):
 class SentenceDetail(APIView):
     """A sentence with its paragraph, its neighbours and its work."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: SentenceDetailSerializer})
     def get(self, request: Request, sentence_id: str) -> Response:
-        context = selectors.sentence_context(sentence_id)
+        context = selectors.get_sentence_context(sentence_id)
         if context is None:
-            raise ApiError("not_found", f"There is no sentence {sentence_id!r}.", 404)
+            raise NotFoundError("not_found", f"There is no sentence {sentence_id!r}.")
         sentence = context.sentence
         return Response(
             {
@@ -87,11 +124,11 @@ class SentenceDetail(APIView):
 class WorkDetail(APIView):
     """A work: metadata, BibTeX, DOI link, creators, topics and figure images."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: WorkDetailSerializer})
     def get(self, request: Request, work_id: str) -> Response:
-        details = selectors.work_details(work_id)
+        details = selectors.get_work_details(work_id)
         if details is None:
-            raise ApiError("not_found", f"There is no work {work_id!r}.", 404)
+            raise NotFoundError("not_found", f"There is no work {work_id!r}.")
         work = details.work
         return Response(
             {
@@ -119,7 +156,7 @@ class WorkDetail(APIView):
 class WorkImageFile(APIView):
     """A figure image of a published work."""
 
-    @extend_schema(responses={200: bytes})
+    @extend_schema(responses={(200, "image/*"): bytes})
     def get(self, request: Request, pk: int) -> FileResponse:
         image = get_object_or_404(WorkImage, pk=pk, work__published=True)
         return FileResponse(image.image.open("rb"))

@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 
@@ -37,6 +36,7 @@ from apps.corpus.models import (
     Work,
     WorkImage,
 )
+from apps.engine.config import model_keys
 
 EXACT_SEARCH_MAX_ROWS = 20_000
 """Filters whose works hold at most this many published sentences are searched exactly."""
@@ -75,15 +75,6 @@ class WorkDetails:
     topics: list[Topic]
     images: list[WorkImage]
     sentence_count: int
-
-
-def model_keys() -> list[str]:
-    """The configured model keys (``clip``, ``paintingclip``), from ``MODEL_SETTINGS``."""
-    return [
-        name.removesuffix("_BASE_MODEL").lower()
-        for name in settings.MODEL_SETTINGS
-        if name.endswith("_BASE_MODEL")
-    ]
 
 
 def embedding_dimension(model_key: str) -> int | None:
@@ -221,7 +212,7 @@ def search_sentences(
     ]
 
 
-def works_of(hits: Iterable[SentenceHit]) -> dict[str, Work]:
+def list_works_for_hits(hits: Iterable[SentenceHit]) -> dict[str, Work]:
     """The works of `hits` by id, with the fields a hit shows of them (`work_summary`)."""
     works = Work.objects.filter(id__in={hit.work_id for hit in hits})
     return {work.id: work for work in works.only("id", "title", "author", "year", "doi")}
@@ -235,7 +226,7 @@ def _fetch_last(cursor: object, sql: str, params: list[object]) -> list[tuple]:
     return cursor.fetchall()
 
 
-def sentence_context(
+def get_sentence_context(
     sentence_id: str, *, neighbours: int = 2, include_unpublished: bool = False
 ) -> SentenceContext | None:
     """A sentence, its paragraph and up to `neighbours` sentences either side; None if hidden."""
@@ -265,7 +256,7 @@ def paragraph_sentences(paragraph: Paragraph) -> list[Sentence]:
     return list(paragraph.sentences.order_by("position"))
 
 
-def work_details(work_id: str, *, include_unpublished: bool = False) -> WorkDetails | None:
+def get_work_details(work_id: str, *, include_unpublished: bool = False) -> WorkDetails | None:
     """A work with creators, topics and images; None if missing or unpublished."""
     queryset = Work.objects.defer("markdown")
     if not include_unpublished:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rest_framework import serializers
+
 from apps.corpus.models import Work
 
 
@@ -15,3 +17,13 @@ def work_summary(work: Work) -> dict:
         "year": work.year,
         "doi": work.doi,
     }
+
+
+class WorkSummarySerializer(serializers.Serializer):
+    """The schema of `work_summary`."""
+
+    id = serializers.CharField()
+    title = serializers.CharField(help_text="Plain text (the corpus's HTML markup removed).")
+    author = serializers.CharField()
+    year = serializers.CharField()
+    doi = serializers.CharField()

@@ -16,13 +16,13 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.db import transaction
 
-from apps.analysis.registry import get_registry
+from apps import engine
 from apps.corpus import services as corpus_services
 from apps.corpus.models import Sentence, Work
-from apps.corpus.selectors import model_keys
 from apps.demo.corpus import write_corpus
 from apps.demo.gallery import write_gallery
 from apps.demo.models import GalleryImage
+from apps.engine.config import model_keys
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
@@ -45,7 +45,7 @@ def ensure_demo_user() -> None:
 
 def embed_all_sentences() -> None:
     """Embed every sentence lacking a vector, for every model key, through `embed_corpus`
-    (which uses the engine registry that `get_registry` configured from settings)."""
+    (which uses the engine's registry, configured from settings)."""
     call_command("embed_corpus", "--model", "all", "--no-progress")
 
 
@@ -74,7 +74,7 @@ def load_demo(seed: int = 0) -> dict[str, float | int]:
     stop the next `load_demo --if-empty` from ever embedding it).
     """
     started = time.perf_counter()
-    registry = get_registry()
+    registry = engine.get_registry()
     for key in model_keys():
         registry.get(key)
     with tempfile.TemporaryDirectory(prefix="artefact-demo-") as scratch:

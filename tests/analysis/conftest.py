@@ -1,6 +1,6 @@
 """End-to-end fixtures: a tiny CLIP on disk, a corpus embedded with it, real RQ workers.
 
-The worker is a real `manage.py rqworker` process with ArteFact's worker class, started with
+The worker is a real `manage.py model_worker` process (ArteFact's RQ worker), started with
 the test database and the test Redis in its environment, exactly as `make run` starts one.
 """
 

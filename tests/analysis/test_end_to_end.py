@@ -15,12 +15,12 @@ from PIL import Image
 from rq.registry import StartedJobRegistry
 
 from apps import engine
-from apps.analysis import registry as analysis_registry
 from apps.analysis import selectors, services
 from apps.analysis.jobs import ABANDONED
 from apps.analysis.models import Analysis, AnalysisEmbedding, Heatmap
 from apps.corpus.models import Sentence, Work
 from apps.corpus.selectors import search_sentences
+from apps.engine import registry as engine_registry
 from tests.analysis.conftest import finished, gpu_queue, painting_bytes, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -152,7 +152,7 @@ def test_running_an_analysis_again_replaces_its_vectors(api, corpus, models, red
 def test_cell_click_is_a_database_search_without_model_or_queue(api, corpus, workers, monkeypatch):
     analysis_id = upload(api, model="paintingclip").json()["id"]
     assert workers.burst().returncode == 0
-    monkeypatch.setattr(analysis_registry, "_registry", None)
+    monkeypatch.setattr(engine_registry, "_default_registry", None)
     jobs_before = gpu_queue().count
 
     response = api.get(f"/api/v1/analyses/{analysis_id}/cells/3/4?k=5")
@@ -160,14 +160,14 @@ def test_cell_click_is_a_database_search_without_model_or_queue(api, corpus, wor
     assert response.status_code == 200, response.json()
     hits = response.json()
     assert len(hits) == 5
-    assert analysis_registry._registry is None, "the cell click loaded a model"
+    assert engine_registry._default_registry is None, "the cell click loaded a model"
     assert gpu_queue().count == jobs_before
     embedding = AnalysisEmbedding.objects.get(analysis_id=analysis_id)
     expected = search_sentences(embedding.cell(3, 4), "paintingclip", k=5)
     np.testing.assert_allclose(
         [hit["score"] for hit in hits], [hit.score for hit in expected], atol=1e-4
     )
-    stored = selectors.ranked_results(Analysis.objects.get(pk=analysis_id), "cell", (3, 4))
+    stored = selectors.list_results(Analysis.objects.get(pk=analysis_id), "cell", (3, 4))
     assert [(hit["rank"], hit["sentence_id"], hit["text"]) for hit in hits] == [
         (result.rank, result.sentence_id, result.sentence.text) for result in stored
     ]

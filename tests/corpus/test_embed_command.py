@@ -11,7 +11,6 @@ from transformers import CLIPModel
 from apps import engine
 from apps.corpus import selectors, services
 from apps.corpus.models import Sentence, SentenceEmbedding
-from apps.engine import registry as engine_registry
 from tests.engine.conftest import CROP, save_clip, save_lora, tiny_config, write_tokenizer
 
 pytestmark = pytest.mark.django_db
@@ -28,18 +27,19 @@ def tiny_models(tmp_path_factory):
 
 
 @pytest.fixture
-def configured(tiny_models, monkeypatch):
-    """The process-wide engine registry set to the tiny models, put back afterwards."""
-    monkeypatch.setattr(engine_registry, "_default_registry", None)
+def configured(tiny_models, settings):
+    """The process's engine registry set to the tiny models through the model settings (the
+    settings fixture puts them back afterwards)."""
     base, adapter = tiny_models
-    return engine.configure(
-        [
-            engine.ModelSpec("clip", str(base)),
-            engine.ModelSpec("paintingclip", str(base), str(adapter)),
-        ],
-        device="cpu",
-        dtype="fp32",
-    )
+    settings.MODEL_SETTINGS = {
+        "CLIP_BASE_MODEL": str(base),
+        "CLIP_ADAPTER": "",
+        "PAINTINGCLIP_BASE_MODEL": str(base),
+        "PAINTINGCLIP_ADAPTER": str(adapter),
+        "MODEL_DEVICE": "cpu",
+        "MODEL_DTYPE": "fp32",
+    }
+    return engine.get_registry()
 
 
 def test_unknown_model_is_refused():

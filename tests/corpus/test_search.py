@@ -152,23 +152,23 @@ def test_bad_queries_are_refused(corpus):
 
 
 def test_sentence_context_and_work_details(corpus):
-    context = selectors.sentence_context("W100_s0004", neighbours=2)
+    context = selectors.get_sentence_context("W100_s0004", neighbours=2)
     assert context.sentence.text in context.paragraph
     assert "paragraph 2" in context.paragraph
     assert [s.id for s in context.before] == ["W100_s0002", "W100_s0003"]
     assert [s.id for s in context.after] == ["W100_s0005", "W100_s0006"]
 
     services.set_sentences_published(["W100_s0003"], False)
-    context = selectors.sentence_context("W100_s0004", neighbours=2)
+    context = selectors.get_sentence_context("W100_s0004", neighbours=2)
     assert [s.id for s in context.before] == ["W100_s0001", "W100_s0002"]
-    assert selectors.sentence_context("W100_s0003") is None
-    assert selectors.sentence_context("W100_s0003", include_unpublished=True) is not None
+    assert selectors.get_sentence_context("W100_s0003") is None
+    assert selectors.get_sentence_context("W100_s0003", include_unpublished=True) is not None
 
-    details = selectors.work_details("W100")
+    details = selectors.get_work_details("W100")
     assert details.work.display_title == "On Painting 0"
     assert [c.slug for c in details.creators] == ["anna_artist"]
     assert sorted(t.id for t in details.topics) == ["T1", "T3"]
     assert [i.name for i in details.images] == ["fig_0.png"]
     assert details.sentence_count == 5
     services.set_works_published(["W100"], False)
-    assert selectors.work_details("W100") is None
+    assert selectors.get_work_details("W100") is None

@@ -18,7 +18,7 @@ from apps.demo.geometry import cells_inside, crop_around, to_model_box
 from apps.demo.grammar import kinds_in
 from apps.demo.quality import WEIGHTS
 from apps.demo.scenes import HELD_OUT_START, make_scene
-from tests.conftest import Workers, use_model_settings
+from tests.conftest import Workers
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -46,8 +46,8 @@ class DemoModels:
 
 
 @pytest.fixture
-def demo_world(settings, media, redis_connection, monkeypatch):
-    use_model_settings(settings, monkeypatch, DemoModels.settings)
+def demo_world(settings, media, redis_connection):
+    settings.MODEL_SETTINGS = DemoModels.settings
     call_command("load_demo")
     pool = Workers(DemoModels(), media, settings.REDIS_URL)
     yield pool

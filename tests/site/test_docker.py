@@ -26,7 +26,7 @@ def test_compose_runs_pgvector_redis_web_and_worker_with_healthchecks():
         assert "healthcheck" in services[name], name
     assert services["web"]["build"]["dockerfile"] == "docker/Dockerfile"
     assert services["worker"]["image"] == services["web"]["image"]
-    assert "rqworker" in services["worker"]["command"]
+    assert "model_worker" in services["worker"]["command"]
     assert set(compose()["volumes"]) >= {"pgdata", "redisdata", "media"}
 
 

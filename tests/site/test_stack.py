@@ -53,7 +53,9 @@ def get_json(url: str) -> tuple[int, dict]:
 
 
 class RunningStack:
-    def __init__(self, data_root: Path, models: dict[str, str]) -> None:
+    def __init__(
+        self, data_root: Path, models: dict[str, str], extra_env: dict[str, str] | None = None
+    ) -> None:
         self.data_root = data_root
         self.port = free_port()
         env = {
@@ -68,7 +70,9 @@ class RunningStack:
             "WEB_CONCURRENCY": "1",
             "LOAD_DEMO": "false",  # tests/demo/test_load_demo.py covers the demo world
             **models,
+            **(extra_env or {}),
         }
+        self.env = env
         self.process = subprocess.Popen(
             [sys.executable, "-m", "artefact_site.stack"],
             cwd=BASE_DIR,
@@ -93,6 +97,19 @@ class RunningStack:
         wait_until(healthy, 300, f"a healthy stack (last answer {status} {body})")
         return body
 
+    def manage(self, *args: str) -> str:
+        """Run a management command against this stack's data; its standard output."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
     def child(self, marker: str) -> psutil.Process:
         for process in psutil.Process(self.process.pid).children():
             if marker in " ".join(process.cmdline()):
@@ -105,8 +122,8 @@ def start_stack(tmp_path, tiny_models):
     """Starts stacks on tmp_path; whatever a failing test leaves running is stopped after it."""
     started: list[RunningStack] = []
 
-    def start() -> RunningStack:
-        stack = RunningStack(tmp_path, tiny_models.settings)
+    def start(**extra_env: str) -> RunningStack:
+        stack = RunningStack(tmp_path, tiny_models.settings, extra_env)
         started.append(stack)
         return stack
 
