@@ -55,6 +55,14 @@ class Analysis(models.Model):
     error = models.TextField(blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
     job_id = models.CharField(max_length=64, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="regions",
+        help_text="The analysis this region was cut from (undo leads back).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

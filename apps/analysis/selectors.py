@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import QuerySet
+from django.http import QueryDict
+from django.utils import timezone
 
 from apps.analysis.models import Analysis, AnalysisEmbedding, AnalysisResult, Heatmap
-from apps.engine.config import MODEL_TABLE, engine_config
+from apps.corpus.models import Work
+from apps.corpus.selectors import SentenceHit
+from apps.demo.models import GalleryImage
+from apps.engine.config import MODEL_TABLE, engine_config, model_keys
 
 MODEL_FIELDS_FROM_WORKERS = (
     "adapter_state",
@@ -19,10 +29,130 @@ MODEL_FIELDS_FROM_WORKERS = (
 """What the model list takes from the first live worker that loaded a model."""
 
 
-def list_analyses(user) -> QuerySet[Analysis]:
-    """The analyses a user may see: their own, or all of them for staff."""
+def list_analyses(user, *, own: bool = False) -> QuerySet[Analysis]:
+    """The analyses a user may see: their own, or all of them for staff (`own`: only their
+    own, as their history shows), newest first."""
     queryset = Analysis.objects.prefetch_related("topics", "creators")
-    return queryset if user.is_staff else queryset.filter(owner=user)
+    return queryset if user.is_staff and not own else queryset.filter(owner=user)
+
+
+def list_examples() -> QuerySet[GalleryImage]:
+    """The example paintings the workspace offers (curated in the admin)."""
+    return GalleryImage.objects.all()
+
+
+def get_lineage(analysis: Analysis) -> dict[str, Analysis | None]:
+    """Where undo and redo lead: the analysis a region was cut from, and the newest region
+    cut from this one."""
+    return {
+        "undo": analysis.parent,
+        "redo": analysis.regions.order_by("-created_at").first(),
+    }
+
+
+def analysis_stalled(analysis: Analysis) -> bool:
+    """Whether a queued or running analysis has not moved for longer than a job may take."""
+    since = analysis.started_at or analysis.created_at
+    limit = timedelta(seconds=settings.ANALYSIS_JOB_TIMEOUT)
+    return analysis.status in (Analysis.Status.QUEUED, Analysis.Status.RUNNING) and (
+        timezone.now() - since > limit
+    )
+
+
+@dataclass(frozen=True)
+class AnalysisView:
+    """What the analysis page shows, read from its query string (see `apps.analysis.views`)."""
+
+    model_key: str
+    topic_ids: list[str]
+    creator_ids: list[str]
+    cell: tuple[int, int] | None = None
+    k: int = 25
+    group: bool = False
+
+    def differs_from(self, analysis: Analysis) -> bool:
+        return (
+            self.model_key != analysis.model_key
+            or sorted(self.topic_ids) != sorted(t.id for t in analysis.topics.all())
+            or sorted(self.creator_ids) != sorted(c.slug for c in analysis.creators.all())
+        )
+
+    def initial(self) -> dict:
+        return {"model": self.model_key, "topics": self.topic_ids, "creators": self.creator_ids}
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.topic_ids or self.creator_ids)
+
+
+def view_query(analysis: Analysis) -> QueryDict:
+    """The query string of the analysis page for its current model and filters."""
+    query = QueryDict(mutable=True)
+    query["model"] = analysis.model_key
+    query.setlist("topics", [topic.id for topic in analysis.topics.all()])
+    query.setlist("creators", [creator.slug for creator in analysis.creators.all()])
+    return query
+
+
+def read_view(params: Mapping, analysis: Analysis) -> AnalysisView:
+    """The page state in `params`, with the analysis's own model and filters where the query
+    string names none; malformed values are ignored rather than refused (a URL is typed)."""
+    model_key = params.get("model") or analysis.model_key
+    if model_key not in model_keys():
+        model_key = analysis.model_key
+    if "model" in params:
+        topics, creators = params.getlist("topics"), params.getlist("creators")
+    else:
+        topics = [topic.id for topic in analysis.topics.all()]
+        creators = [creator.slug for creator in analysis.creators.all()]
+    cell = None
+    row_col = params.get("cell", "").split(",")
+    if len(row_col) == 2 and all(part.isdigit() for part in row_col):
+        cell = (int(row_col[0]), int(row_col[1]))
+    k = params.get("k", "")
+    return AnalysisView(
+        model_key=model_key,
+        topic_ids=[t for t in topics if t],
+        creator_ids=[c for c in creators if c],
+        cell=cell,
+        k=int(k) if k.isdigit() and 1 <= int(k) <= 100 else settings.ANALYSIS_RESULTS,
+        group=params.get("group") == "work",
+    )
+
+
+@dataclass
+class Card:
+    """A result card: one ranked sentence with what the page shows of its work."""
+
+    rank: int
+    score: float
+    sentence_id: str
+    text: str
+    work: Work
+
+    @property
+    def score_percent(self) -> int:
+        return max(0, min(100, round(self.score * 100)))
+
+
+@dataclass
+class CardGroup:
+    work: Work
+    cards: list[Card] = field(default_factory=list)
+
+
+def build_cards(hits: Sequence[SentenceHit], works: Mapping[str, Work]) -> list[Card]:
+    return [
+        Card(hit.rank, hit.score, hit.sentence_id, hit.text, works[hit.work_id]) for hit in hits
+    ]
+
+
+def group_cards(cards: Sequence[Card]) -> list[CardGroup]:
+    """Cards by work, works in the order of their best sentence."""
+    groups: dict[str, CardGroup] = {}
+    for card in cards:
+        groups.setdefault(card.work.id, CardGroup(card.work)).cards.append(card)
+    return list(groups.values())
 
 
 def analysis_exists(analysis_id: str) -> bool:

@@ -124,8 +124,10 @@ def create_analysis(
     crop: Sequence[float] | None = None,
     topic_ids: Sequence[str] = (),
     creator_ids: Sequence[str] = (),
+    parent: Analysis | None = None,
 ) -> Analysis:
-    """Validate an upload, store a clean copy and queue its analysis.
+    """Validate an upload, store a clean copy and queue its analysis (`parent`: the analysis
+    a region analysis was cut from).
 
     Every check runs before anything is written, so a refused upload leaves no file, row or job.
     """
@@ -155,6 +157,7 @@ def create_analysis(
         crop=box,
         model_key=filters.model_key,
         job_id=_new_job_id(),
+        parent=parent,
     )
     analysis.image.save(f"{stem}.{clean.extension}", ContentFile(clean.content), save=False)
     analysis.thumbnail.save(f"{stem}.jpg", ContentFile(_thumbnail(clean.image)), save=False)
@@ -234,13 +237,16 @@ def _store_results(
         )
 
 
-def rank_analysis(analysis: Analysis, embedding: AnalysisEmbedding) -> list[SentenceHit]:
-    """Search with the stored query vector under the analysis's filters; store the ranking."""
+def rank_analysis(
+    analysis: Analysis, embedding: AnalysisEmbedding, k: int | None = None
+) -> list[SentenceHit]:
+    """Search with the stored query vector under the analysis's filters; store the ranking
+    (the k best, ANALYSIS_RESULTS unless asked for more)."""
     topics, creators = _filter_ids(analysis)
     hits = search_sentences(
         embedding.query(),
         analysis.model_key,
-        k=settings.ANALYSIS_RESULTS,
+        k=k or settings.ANALYSIS_RESULTS,
         topics=topics,
         creators=creators,
     )
@@ -303,6 +309,12 @@ def run_analysis(analysis_id: str) -> None:
     # The vectors, the ranking and the status commit together: whoever sees `done` sees the
     # results, and a worker that dies in between leaves none of them (one commit, not four).
     with transaction.atomic():
+        # The row locked first: a cancel or a deletion that came meanwhile is seen here, and
+        # one that comes now waits for this commit instead of racing the inserts below.
+        current = Analysis.objects.select_for_update().filter(pk=analysis.pk).first()
+        if current is None or current.status != Analysis.Status.RUNNING:
+            logger.info("Analysis %s was cancelled or deleted while it ran.", analysis.pk)
+            return
         # One INSERT ... ON CONFLICT (a job run again for the same model replaces the vectors).
         AnalysisEmbedding.objects.bulk_create(
             [embedding],
@@ -332,6 +344,98 @@ def run_analysis(analysis_id: str) -> None:
 
 def _rounded(box: Sequence[float]) -> list[float]:
     return [round(float(value), 1) for value in box]
+
+
+def create_analysis_from_upload(
+    *,
+    owner,
+    upload=None,
+    example=None,
+    model_key: str,
+    topic_ids: Sequence[str] = (),
+    creator_ids: Sequence[str] = (),
+) -> Analysis:
+    """The workspace's upload: a file from the researcher's machine, or an example painting."""
+    if upload is not None:
+        data, filename = upload.read(), upload.name or ""
+    else:
+        with example.image.open("rb") as stored:
+            data = stored.read()
+        filename = f"{example.title}.png"
+    return create_analysis(
+        owner=owner,
+        data=data,
+        filename=filename,
+        model_key=model_key,
+        topic_ids=topic_ids,
+        creator_ids=creator_ids,
+    )
+
+
+def create_region_analysis(analysis: Analysis, crop: Sequence[float]) -> Analysis:
+    """'Analyse region': the same image, model and filters with a crop, as a new analysis
+    whose parent is `analysis` (undo leads back to it, with its own results)."""
+    source = analysis.parent if analysis.crop and analysis.parent else analysis
+    with source.image.open("rb") as stored:
+        data = stored.read()
+    topics, creators = _filter_ids(analysis)
+    return create_analysis(
+        owner=analysis.owner,
+        data=data,
+        filename=source.original_filename,
+        model_key=analysis.model_key,
+        crop=crop,
+        topic_ids=topics,
+        creator_ids=creators,
+        parent=source,
+    )
+
+
+def cancel_analysis(analysis: Analysis) -> None:
+    """Stop a queued or running analysis: a waiting job is taken off the queue, a running one
+    finds the analysis cancelled when it would store its results, and stores nothing."""
+    if analysis.status not in (Analysis.Status.QUEUED, Analysis.Status.RUNNING):
+        return
+    Analysis.objects.filter(pk=analysis.pk).update(
+        status=Analysis.Status.FAILED, error="Cancelled.", finished_at=timezone.now()
+    )
+    if analysis.job_id:
+        transaction.on_commit(lambda: _cancel_waiting_job(analysis.job_id), robust=True)
+
+
+def retry_analysis(analysis: Analysis) -> None:
+    """Queue a failed (or stalled) analysis again under a new job id."""
+    if analysis.status == Analysis.Status.DONE:
+        raise ApplicationError("analysis_done", "The analysis has finished; nothing to retry.")
+    _set_progress(
+        analysis, 0, status=Analysis.Status.QUEUED, error="", finished_at=None, job_id=_new_job_id()
+    )
+    transaction.on_commit(lambda: enqueue_analysis(analysis))
+
+
+def rank_for_view(analysis: Analysis, *, cell: tuple[int, int] | None, k: int) -> list[SentenceHit]:
+    """The hits the analysis page shows: a cell's (ranked from its stored vector), or the
+    whole image's or crop's, ranked again when more are asked for than are stored."""
+    if cell is not None:
+        return rank_cell(analysis, cell[0], cell[1], k)
+    stored = list(selectors.list_results(analysis, analysis.query_kind))
+    if len(stored) >= k or len(stored) < settings.ANALYSIS_RESULTS:
+        return [
+            SentenceHit(
+                sentence_id=result.sentence_id,
+                work_id=result.sentence.work_id,
+                score=result.score,
+                rank=result.rank,
+                text=result.sentence.text,
+            )
+            for result in stored[:k]
+        ]
+    embedding = selectors.get_embedding(analysis)
+    if embedding is None:
+        raise ApplicationError(
+            "analysis_not_ready", "The analysis has not finished yet; try again soon."
+        )
+    return rank_analysis(analysis, embedding, k)
 
 
 def delete_analysis(analysis: Analysis) -> None:

@@ -71,7 +71,10 @@ def handle_exception(exc: Exception, context: dict) -> Response | None:
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
-    response.data = {"error": _code(exc), "detail": _sentence(exc.detail)}
+    sentence = _sentence(exc.detail).strip()
+    if not sentence.endswith((".", "?", "!")):
+        sentence += "."
+    response.data = {"error": _code(exc), "detail": sentence}
     return response
 
 

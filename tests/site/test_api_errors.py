@@ -60,6 +60,6 @@ def test_the_browsable_api_offers_the_create_fields_for_a_new_analysis(api):
     page = api.get("/api/v1/analyses", HTTP_ACCEPT="text/html").content.decode()
     form = page[page.index('enctype="multipart/form-data"') :]
     assert 'name="image"' in form
-    assert 'name="crop"' in form
+    assert 'name="model"' in form
     assert 'name="status"' not in form
     assert 'name="progress"' not in form

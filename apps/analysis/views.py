@@ -1,0 +1,182 @@
+"""The researcher's pages for analyses: the workspace, an analysis, its progress, history and
+text search. Thin: forms read the input, services and selectors do the work, and an
+`ApplicationError` becomes a message on the page.
+
+Every state of the analysis page is its URL: `?model=&topics=&creators=` (the ranking),
+`cell=r,c` (a grid cell's sentences), `k=` (how many), `group=work` and `heatmap=<sentence>`
+(read by the page's script). Opening a URL whose model or filters differ from the analysis's
+re-ranks it first, so a pasted link shows what its sender saw.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.analysis import selectors, services
+from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm
+from apps.analysis.models import Analysis
+from apps.core.errors import ApplicationError
+from apps.corpus.selectors import list_card_works
+
+PAGE_SIZES = (25, 50, 100)
+HISTORY_PAGE_SIZE = 24
+
+
+def _owned(request: HttpRequest, pk) -> Analysis:
+    return get_object_or_404(selectors.list_analyses(request.user), pk=pk)
+
+
+def workspace(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            analysis = services.create_analysis_from_upload(
+                owner=request.user,
+                upload=data.get("image"),
+                example=data.get("example"),
+                model_key=data["model"],
+                topic_ids=data["topics"],
+                creator_ids=data["creators"],
+            )
+        except ApplicationError as error:
+            form.add_error("image", error.sentence)
+        else:
+            return redirect(analysis_url(analysis))
+    return render(
+        request,
+        "analysis/workspace.html",
+        {
+            "form": form,
+            "examples": selectors.list_examples(),
+            "recent": selectors.list_analyses(request.user, own=True)[:6],
+            "max_upload_mb": settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def analysis_url(analysis: Analysis, **params) -> str:
+    """The page of `analysis` showing its current model and filters (and any `params`)."""
+    query = selectors.view_query(analysis) | {k: v for k, v in params.items() if v}
+    return reverse("analysis:page", kwargs={"pk": analysis.pk}) + "?" + query.urlencode()
+
+
+def analysis_page(request: HttpRequest, pk) -> HttpResponse:
+    analysis = _owned(request, pk)
+    view = selectors.read_view(request.GET, analysis)
+    if view.differs_from(analysis) and analysis.status == Analysis.Status.DONE:
+        try:
+            services.rerun_analysis(
+                analysis,
+                model_key=view.model_key,
+                topic_ids=view.topic_ids,
+                creator_ids=view.creator_ids,
+            )
+        except ApplicationError as error:
+            messages.error(request, error.sentence)
+            return redirect(analysis_url(analysis))
+        analysis.refresh_from_db()
+    context = {
+        "analysis": analysis,
+        "view": view,
+        "filters": FilterForm(initial=view.initial()),
+        "embedding": selectors.get_embedding(analysis),
+        "lineage": selectors.get_lineage(analysis),
+        "page_sizes": PAGE_SIZES,
+        "crop_form": CropForm(),
+    }
+    if analysis.status == Analysis.Status.DONE:
+        try:
+            hits = services.rank_for_view(analysis, cell=view.cell, k=view.k)
+        except ApplicationError as error:
+            messages.error(request, error.sentence)
+            return redirect(analysis_url(analysis))
+        context["cards"] = selectors.build_cards(hits, list_card_works(hits))
+        context["groups"] = selectors.group_cards(context["cards"]) if view.group else None
+    return render(request, "analysis/analysis.html", context)
+
+
+def analysis_progress(request: HttpRequest, pk) -> HttpResponse:
+    """The progress panel, polled by htmx while the job is queued or running; once it has
+    ended the page reloads itself to show the results (or the failure)."""
+    analysis = _owned(request, pk)
+    if analysis.status in (Analysis.Status.DONE, Analysis.Status.FAILED):
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(
+        request,
+        "analysis/_progress.html",
+        {"analysis": analysis, "stalled": selectors.analysis_stalled(analysis)},
+    )
+
+
+@require_POST
+def analysis_cancel(request: HttpRequest, pk) -> HttpResponse:
+    analysis = _owned(request, pk)
+    services.cancel_analysis(analysis)
+    messages.info(request, "The analysis was cancelled.")
+    return redirect(analysis_url(analysis))
+
+
+@require_POST
+def analysis_retry(request: HttpRequest, pk) -> HttpResponse:
+    analysis = _owned(request, pk)
+    try:
+        services.retry_analysis(analysis)
+    except ApplicationError as error:
+        messages.error(request, error.sentence)
+    return redirect(analysis_url(analysis))
+
+
+@require_POST
+def analysis_crop(request: HttpRequest, pk) -> HttpResponse:
+    """'Analyse region': a new analysis of the same image with the crop, linked to this one
+    so that undo and redo move between them with their results."""
+    analysis = _owned(request, pk)
+    form = CropForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Draw a region on the image first.")
+        return redirect(analysis_url(analysis))
+    try:
+        region = services.create_region_analysis(analysis, form.box())
+    except ApplicationError as error:
+        messages.error(request, error.sentence)
+        return redirect(analysis_url(analysis))
+    return redirect(analysis_url(region))
+
+
+def history(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.list_analyses(request.user, own=True), HISTORY_PAGE_SIZE)
+    return render(
+        request, "analysis/history.html", {"page": page.get_page(request.GET.get("page"))}
+    )
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    form = TextQueryForm(request.GET if "q" in request.GET else None)
+    context: dict = {"form": form}
+    status = 200
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            hits = services.search_text(
+                data["q"],
+                model_key=data["model"],
+                topic_ids=data["topics"],
+                creator_ids=data["creators"],
+                k=settings.ANALYSIS_RESULTS,
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.sentence)
+            status = error.status
+        else:
+            context["cards"] = selectors.build_cards(hits, list_card_works(hits))
+    return render(request, "analysis/search.html", context, status=status)
