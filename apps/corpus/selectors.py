@@ -86,18 +86,6 @@ def model_keys() -> list[str]:
     ]
 
 
-def embedding_dimension(model_key: str) -> int | None:
-    """The dimension of the stored vectors of one model, or None if it has none."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT vector_dims(embedding) FROM {SentenceEmbedding._meta.db_table}"
-            f" WHERE model = %s LIMIT 1",
-            [model_key],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def stored_embeddings(model_key: str, sentence_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """The stored vectors (float32) of those sentences under `model_key` that have one."""
     rows = SentenceEmbedding.objects.filter(
