@@ -30,7 +30,6 @@ from django.db.models import Count, Exists, OuterRef, Q
 
 from apps.corpus.models import (
     Creator,
-    Paragraph,
     Sentence,
     SentenceEmbedding,
     Topic,
@@ -246,11 +245,6 @@ def sentence_context(
         before=before[::-1],
         after=after,
     )
-
-
-def paragraph_sentences(paragraph: Paragraph) -> list[Sentence]:
-    """The sentences that were split from one paragraph, in order."""
-    return list(paragraph.sentences.order_by("position"))
 
 
 def work_details(work_id: str, *, include_unpublished: bool = False) -> WorkDetails | None:
