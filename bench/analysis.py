@@ -424,8 +424,8 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from apps import engine
-    from apps.corpus import services as corpus_services
     from apps.corpus.models import Sentence
+    from apps.corpus.vectors import ensure_vector_index
 
     report: dict = {
         "n": args.n,
@@ -441,7 +441,7 @@ def main() -> None:
     try:
         if not reused:
             corpus_bench.load(data, sentences)
-            corpus_services.ensure_vector_index("clip", corpus_bench.DIM)
+            ensure_vector_index("clip", corpus_bench.DIM)
         owner, _ = get_user_model().objects.get_or_create(username="bench-analysis")
         upstream = Upstream(base, data["vectors"])
         worker = start_worker(environment)

@@ -197,8 +197,8 @@ def load(data: dict, texts: list[str] | None = None) -> dict:
     from django.db import connection, transaction
 
     from apps.corpus.importers.copy import copy_rows, halfvec_payloads
-    from apps.corpus.importers.pipeline import refresh_published_counts
     from apps.corpus.models import Creator, Topic, Work
+    from apps.corpus.vectors import refresh_published_counts
 
     started = time.perf_counter()
     Creator.objects.bulk_create(Creator(slug=f"c{i}", name=f"Creator {i}") for i in range(CREATORS))
@@ -402,7 +402,7 @@ def main() -> None:
     generate_s = time.perf_counter() - started
     topics, creators, topic_mask, creator_mask = pick_filters(data)
     reused = setup_django(args.n, args.keep and args.reuse)
-    from apps.corpus import services
+    from apps.corpus.vectors import ensure_vector_index
 
     report: dict = {
         "n": args.n,
@@ -418,7 +418,7 @@ def main() -> None:
         else:
             report |= load(data)
             started = time.perf_counter()
-            services.ensure_vector_index("clip", DIM)
+            ensure_vector_index("clip", DIM)
             report["hnsw_build_s"] = time.perf_counter() - started
         filters = {
             "unfiltered": ({}, None),

@@ -154,7 +154,7 @@ class SentenceEmbedding(models.Model):
 
     The column has no fixed dimension so that models of any size share the table; each model
     key gets a partial HNSW expression index on ``embedding::halfvec(D)`` (see
-    :func:`apps.corpus.services.ensure_vector_index`) and queries use the same cast.
+    :func:`apps.corpus.vectors.ensure_vector_index`) and queries use the same cast.
     ``work_id`` and ``searchable`` (work and sentence both published) are copies kept in sync
     by the services, so filtered search reads this table alone.
     """

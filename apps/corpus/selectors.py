@@ -29,7 +29,6 @@ from django.db.models import Count, Exists, OuterRef, Q
 
 from apps.corpus.models import (
     Creator,
-    Paragraph,
     Sentence,
     SentenceEmbedding,
     Topic,
@@ -75,18 +74,6 @@ class WorkDetails:
     topics: list[Topic]
     images: list[WorkImage]
     sentence_count: int
-
-
-def embedding_dimension(model_key: str) -> int | None:
-    """The dimension of the stored vectors of one model, or None if it has none."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT vector_dims(embedding) FROM {SentenceEmbedding._meta.db_table}"
-            f" WHERE model = %s LIMIT 1",
-            [model_key],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def stored_embeddings(model_key: str, sentence_ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -249,11 +236,6 @@ def get_sentence_context(
         before=before[::-1],
         after=after,
     )
-
-
-def paragraph_sentences(paragraph: Paragraph) -> list[Sentence]:
-    """The sentences that were split from one paragraph, in order."""
-    return list(paragraph.sentences.order_by("position"))
 
 
 def get_work_details(work_id: str, *, include_unpublished: bool = False) -> WorkDetails | None:

@@ -47,10 +47,6 @@ class ModelEntry:
     default_base: str
     default_adapter: str | None = None
 
-    @property
-    def dataset_flag(self) -> str:
-        return f"Has {self.label} Embedding"
-
 
 MODEL_TABLE: tuple[ModelEntry, ...] = (
     ModelEntry("clip", "CLIP", str(DEMO_BASE_MODEL)),
@@ -184,6 +180,13 @@ def engine_config() -> EngineConfig:
 def model_keys() -> list[str]:
     """The configured model keys, in the table's order."""
     return [spec.key for spec in engine_config().specs]
+
+
+def dataset_flag(model_key: str) -> str:
+    """The column of sentences.json in the ArteFact layout that says whether a sentence has a
+    vector of `model_key`: `Has <label> Embedding` (the key itself for a key not in the table)."""
+    labels = {entry.key: entry.label for entry in MODEL_TABLE}
+    return f"Has {labels.get(model_key, model_key)} Embedding"
 
 
 def default_model_key() -> str:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from apps import engine
 from apps.corpus import services as corpus_services
+from apps.corpus.vectors import store_embeddings
 from tests.corpus.conftest import write_corpus
 
 
@@ -32,7 +33,7 @@ def corpus(tmp_path, models) -> list[str]:
     ids = [row[0] for row in rows]
     vectors = engine.embed_texts_multi([row[1] for row in rows], ["clip", "paintingclip"])
     for key, matrix in vectors.items():
-        corpus_services.store_embeddings(key, ids, matrix)
+        store_embeddings(key, ids, matrix)
     return ids
 
 

@@ -11,6 +11,7 @@ from transformers import CLIPModel
 from apps import engine
 from apps.corpus import selectors, services
 from apps.corpus.models import Sentence, SentenceEmbedding
+from apps.corpus.vectors import stored_dimension
 from tests.engine.conftest import CROP, save_clip, save_lora, tiny_config, write_tokenizer
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def test_embeds_what_is_missing_resumes_and_stores_engine_vectors(corpus_dir, co
 
     call_command("embed_corpus", "--model", "all", "--slice", "7", "--no-progress")
     assert selectors.embedding_counts() == {"clip": 36, "paintingclip": 36}
-    assert selectors.embedding_dimension("paintingclip") == 24
+    assert stored_dimension("paintingclip") == 24
     after = sorted(
         SentenceEmbedding.objects.filter(model="clip").values_list("sentence_id", "embedding")
     )

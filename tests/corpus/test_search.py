@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.corpus import selectors, services
 from apps.corpus.models import Sentence, Work
+from apps.corpus.vectors import refresh_published_counts, store_embeddings
 
 pytestmark = pytest.mark.django_db
 
@@ -89,12 +90,12 @@ def test_a_scan_cut_short_falls_back_to_exact_search(monkeypatch):
         for w, count in rows
         for n in range(1, count + 1)
     )
-    services.refresh_published_counts(["W1", "W2"])
+    refresh_published_counts(["W1", "W2"])
     centre = rng.standard_normal(16)
     near = centre + 0.3 * rng.standard_normal((2990, 16))
     far = -centre + 0.3 * rng.standard_normal((10, 16))
     ids = [f"{w}_s{n:04d}" for w, count in rows for n in range(1, count + 1)]
-    services.store_embeddings("clip", ids, np.vstack([near, far]))
+    store_embeddings("clip", ids, np.vstack([near, far]))
 
     monkeypatch.setattr(selectors, "EXACT_SEARCH_MAX_ROWS", 0)
     monkeypatch.setattr(selectors, "HNSW_MAX_SCAN_TUPLES", 200)

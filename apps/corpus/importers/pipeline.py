@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psycopg
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
@@ -42,7 +41,7 @@ from apps.corpus.importers.artefact_layout import (
     read_metadata,
     work_of_sentence,
 )
-from apps.corpus.importers.copy import copy_rows, halfvec_payloads
+from apps.corpus.importers.copy import copy_rows
 from apps.corpus.importers.sentences import align_sentences, split_markdown
 from apps.corpus.models import (
     Creator,
@@ -54,6 +53,16 @@ from apps.corpus.models import (
     WorkImage,
     display_name_from_slug,
 )
+from apps.corpus.vectors import (
+    MAX_INDEX_DIMENSIONS,
+    STAGE_VECTORS,
+    drop_other_vector_indexes,
+    drop_vector_index,
+    ensure_vector_index,
+    refresh_published_counts,
+    stored_dimension,
+    upsert_vectors,
+)
 
 TEXT_FORMAT_VERSION = "punkt-paragraphs-1"
 """Part of every work's text digest: changing the splitter re-imports Markdown-only works."""
@@ -61,7 +70,6 @@ TEXT_FORMAT_VERSION = "punkt-paragraphs-1"
 STAGE_SENTENCE = "corpus_stage_sentence"
 STAGE_PARAGRAPH = "corpus_stage_paragraph"
 STAGE_EMBEDDING_ID = "corpus_stage_embedding_id"
-STAGE_VECTORS = "corpus_stage_vectors"
 
 
 @dataclass
@@ -297,15 +305,16 @@ class CorpusImport:
     def _stage_embeddings(self, cursor: Any, source: EmbeddingSource, metadata: Metadata) -> None:
         rows, dim = embedding_shape(source)
         ids_name = source.ids_path.name
-        held = _stored_dimension(cursor, source.model)
+        held = stored_dimension(source.model)
         if held is not None and held != dim:
             raise CorpusSourceError(
                 f"{source.tensor_path.name}: vectors have {dim} dimensions but the database "
                 f"holds {held}-dimensional {source.model!r} embeddings"
             )
-        if dim > 4000:
+        if dim > MAX_INDEX_DIMENSIONS:
             raise CorpusSourceError(
-                f"{source.tensor_path.name}: {dim} dimensions; halfvec indexes allow 4000"
+                f"{source.tensor_path.name}: {dim} dimensions; halfvec indexes allow "
+                f"{MAX_INDEX_DIMENSIONS}"
             )
 
         def id_rows() -> Iterator[tuple[str, int, str]]:
@@ -486,12 +495,6 @@ class CorpusImport:
         refresh_published_counts(batch)
 
     def _write_embeddings(self, cursor: Any, source: EmbeddingSource) -> None:
-        from apps.corpus.services import (
-            drop_other_vector_indexes,
-            drop_vector_index,
-            ensure_vector_index,
-        )
-
         dim = self.dimensions[source.model]
         drop_other_vector_indexes(source.model, dim)
         rows, _ = embedding_shape(source)
@@ -592,57 +595,5 @@ def _work_images(markdown_path: Path, referenced: list[str]) -> list[Path]:
     return ordered
 
 
-def _stored_dimension(cursor: Any, model: str) -> int | None:
-    cursor.execute(
-        f"SELECT vector_dims(embedding) FROM {_table(SentenceEmbedding)} WHERE model = %s LIMIT 1",
-        [model],
-    )
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def _detail(error: psycopg.Error) -> str:
     return (error.diag.message_detail or str(error)).strip()
-
-
-def upsert_vectors(cursor: Any, model: str, sentence_ids: list[str], block: np.ndarray) -> int:
-    """Insert or update one model's vectors for existing sentences; returns rows written.
-
-    Rows whose stored vector is already equal are left alone, so repeating a load writes
-    nothing. ``work_id`` and ``searchable`` are copied from the sentence and its work.
-    """
-    embedding = _table(SentenceEmbedding)
-    cursor.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {STAGE_VECTORS}"
-        f" (sentence_id text NOT NULL, embedding halfvec)"
-    )
-    cursor.execute(f"TRUNCATE {STAGE_VECTORS}")
-    copy_rows(
-        cursor,
-        STAGE_VECTORS,
-        [("sentence_id", "text"), ("embedding", "halfvec")],
-        zip(sentence_ids, halfvec_payloads(block), strict=True),
-    )
-    cursor.execute(
-        f"INSERT INTO {embedding} AS e (model, sentence_id, work_id, searchable, embedding)"
-        f" SELECT %s, v.sentence_id, s.work_id, s.published AND w.published, v.embedding"
-        f" FROM {STAGE_VECTORS} v"
-        f" JOIN {_table(Sentence)} s ON s.id = v.sentence_id"
-        f" JOIN {_table(Work)} w ON w.id = s.work_id"
-        f" ON CONFLICT (model, sentence_id) DO UPDATE SET embedding = EXCLUDED.embedding"
-        f" WHERE e.embedding IS DISTINCT FROM EXCLUDED.embedding",
-        [model],
-    )
-    return cursor.rowcount
-
-
-def refresh_published_counts(work_ids: Sequence[str]) -> None:
-    """Recount the published sentences of `work_ids` (the search's selectivity estimate)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_table(Work)} w SET published_sentence_count ="
-            f" (SELECT count(*) FROM {_table(Sentence)} s"
-            f"  WHERE s.work_id = w.id AND s.published)"
-            f" WHERE w.id = ANY(%s)",
-            [list(work_ids)],
-        )

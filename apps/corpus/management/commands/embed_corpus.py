@@ -9,9 +9,11 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from apps.corpus import selectors, services
+from apps.corpus import selectors
 from apps.corpus.models import Sentence
+from apps.corpus.vectors import store_embeddings
 from apps.engine import embed_texts_multi, get_registry
+from apps.engine.config import model_keys
 
 
 def _default_slice() -> int:
@@ -40,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        known = selectors.model_keys()
+        known = model_keys()
         keys = known if options["model"] == "all" else [options["model"]]
         if not set(keys) <= set(known):
             raise CommandError(f"unknown model {options['model']!r}; known: {', '.join(known)}")
@@ -64,9 +66,7 @@ class Command(BaseCommand):
                 for key in needed:
                     picked = [i for i, (_, _, missing) in enumerate(rows) if key in missing]
                     ids = [rows[i][0] for i in picked]
-                    done[key] += services.store_embeddings(
-                        key, ids, np.asarray(vectors[key])[picked]
-                    )
+                    done[key] += store_embeddings(key, ids, np.asarray(vectors[key])[picked])
                 bar.update(len(rows))
         for key in keys:
             self.stdout.write(f"embeddings[{key}]: {done[key]} written")
