@@ -24,7 +24,7 @@ Measured per painting, as medians over ``--uploads`` repeats:
   takes CPU from the worker on a 2-core machine (it cost the worker's model 20-40 ms);
   ``create_analysis_ms`` (validation, stored files, database row, enqueue: the HTTP request's
   work) and ``queue_wait_ms`` (from there to the worker's ``started_at``) split the rest;
-  ``queue_and_worker_ms`` is what the issue calls the upload's latency ("queue + model +
+  ``queue_and_worker_ms`` is the upload's latency as the targets count it ("queue + model +
   search"): from the job being queued to the results being stored;
 * cell click: p50/p95 of ``rank_cell`` over ``--clicks`` random cells of the analyses, and
   of the same clicks through the API (``cell_click_api``: token, middleware, JSON), in process;

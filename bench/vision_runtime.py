@@ -1,7 +1,7 @@
 """The vision pass of image retrieval in each torch path this CPU offers, and in ONNX Runtime.
 
     python bench/vision_runtime.py [--repeats 3] [--out FILE]
-    pip install --target /tmp/ortpkgs onnxruntime onnx      # not a project dependency (yet)
+    pip install --target /tmp/ortpkgs onnxruntime onnx      # not a project dependency
     ORT_PACKAGES=/tmp/ortpkgs python bench/vision_runtime.py [--repeats 3] [--out FILE]
 
 A measurement for choosing the worker's vision runtime and kernels, not a product path. It
