@@ -5,7 +5,7 @@ tests, benchmarks each want different models) and a worker process must load eve
 never per job. The registry is that "once": `get(key)` loads on first use under a per-key lock and
 caches the result for the life of the process.
 
-Failure policy (issue 4):
+Failure policy:
 - a missing or unreachable *base* model is an operator error: `ModelLoadError`, one message that
   names the setting to fix;
 - a missing *adapter* degrades gracefully: a logged warning, the base model is used, and
@@ -170,7 +170,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 # x86 instructions that make int8 or bf16 matrix products faster than fp32 on a CPU, and their
 # names for a warning. Without them torch emulates the narrow type, and the "fast" dtype is the
 # slow one: on an AVX2-only EPYC (Zen 1) the ViT-B/32 image pass took 2.3 s with torchao's int8
-# kernels and 1.1 s in bf16, against 0.23 s in fp32 (docs/benchmarks.md, session 6). fbgemm's
+# kernels and 1.1 s in bf16, against 0.23 s in fp32 (docs/benchmarks/embedding.md). fbgemm's
 # int8 kernels need only AVX2 (`apps.engine.quantization.choose_int8_kernels`).
 _CPU_INSTRUCTIONS = {
     "torchao": (INT8_DOT_PRODUCT, "AVX-512 VNNI, AVX-VNNI or AMX"),
@@ -283,7 +283,7 @@ class ModelRegistry:
         """Whether the text encoder is int8 too. With fbgemm's kernels it stays as loaded: their
         one activation scale per tensor kept sentence vectors at a cosine of only 0.997 to fp32's
         (torchao's: 0.999), for 1.6x fp32's rate, and a CPU without VNNI is no place for a corpus
-        import anyway (docs/benchmarks.md, session 7)."""
+        import anyway (docs/benchmarks/embedding.md)."""
         return self.int8_kernels == "torchao"
 
     def keys(self) -> list[str]:
