@@ -8,8 +8,8 @@ from apps.core.api import UnknownEndpoint
 app_name = "api"
 
 urlpatterns = [
-    path("", include("apps.analysis.urls")),
-    path("", include("apps.corpus.urls")),
+    path("", include("apps.analysis.api_urls")),
+    path("", include("apps.corpus.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Last: any other path under the API answers the JSON 404, not the site's HTML page.

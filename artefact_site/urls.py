@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
+    path("", include("apps.analysis.urls")),
+    path("", include("apps.corpus.urls")),
     path("api/v1/", include("artefact_site.api_urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),

@@ -192,6 +192,7 @@ class HitSerializer(serializers.Serializer):
 
 
 class AnalysisSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="The analysis's page in the portal.")
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="id")
@@ -202,6 +203,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
         model = Analysis
         fields = [
             "id",
+            "url",
             "status",
             "progress",
             "error",
@@ -223,6 +225,10 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     def _image_url(self, analysis: Analysis, query: str = "") -> str:
         path = reverse("api:analysis-image", kwargs={"pk": analysis.pk}) + query
+        return self.context["request"].build_absolute_uri(path)
+
+    def get_url(self, analysis: Analysis) -> str:
+        path = reverse("analysis:page", kwargs={"pk": analysis.pk})
         return self.context["request"].build_absolute_uri(path)
 
     def get_image_url(self, analysis: Analysis) -> str:

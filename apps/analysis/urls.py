@@ -1,23 +1,17 @@
 from django.urls import path
 
-from apps.analysis import api
+from apps.analysis import views
+
+app_name = "analysis"
 
 urlpatterns = [
-    path("search", api.TextSearch.as_view(), name="search"),
-    path("models", api.ModelList.as_view(), name="models"),
-    path("analyses", api.AnalysisListCreate.as_view(), name="analysis-list"),
-    path("analyses/<uuid:pk>", api.AnalysisDetail.as_view(), name="analysis-detail"),
-    path("analyses/<uuid:pk>/rerun", api.AnalysisRerun.as_view(), name="analysis-rerun"),
-    path("analyses/<uuid:pk>/image", api.AnalysisImage.as_view(), name="analysis-image"),
-    path(
-        "analyses/<uuid:pk>/cells/<int:row>/<int:col>",
-        api.CellResults.as_view(),
-        name="analysis-cell",
-    ),
-    path("analyses/<uuid:pk>/heatmaps", api.HeatmapRequest.as_view(), name="analysis-heatmaps"),
-    path(
-        "analyses/<uuid:pk>/heatmaps/<str:sentence_id>.<str:fmt>",
-        api.HeatmapDetail.as_view(),
-        name="analysis-heatmap",
-    ),
+    path("workspace/", views.workspace, name="workspace"),
+    path("workspace/examples/<int:pk>", views.example_image, name="example-image"),
+    path("analyses/<uuid:pk>/", views.analysis_page, name="page"),
+    path("analyses/<uuid:pk>/progress", views.analysis_progress, name="progress"),
+    path("analyses/<uuid:pk>/cancel", views.analysis_cancel, name="cancel"),
+    path("analyses/<uuid:pk>/retry", views.analysis_retry, name="retry"),
+    path("analyses/<uuid:pk>/region", views.analysis_crop, name="region"),
+    path("history/", views.history, name="history"),
+    path("search/", views.search, name="search"),
 ]

@@ -13,13 +13,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.analysis import selectors, services
-from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm
+from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm, model_choices
 from apps.analysis.models import Analysis
 from apps.core.errors import ApplicationError
 from apps.corpus.selectors import list_card_works
@@ -57,9 +57,15 @@ def workspace(request: HttpRequest) -> HttpResponse:
             "examples": selectors.list_examples(),
             "recent": selectors.list_analyses(request.user, own=True)[:6],
             "max_upload_mb": settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000,
+            "max_upload_bytes": settings.ANALYSIS_MAX_UPLOAD_BYTES,
         },
         status=400 if form.errors else 200,
     )
+
+
+def example_image(request: HttpRequest, pk: int) -> FileResponse:
+    example = get_object_or_404(selectors.list_examples(), pk=pk)
+    return FileResponse(example.image.open("rb"), content_type="image/png")
 
 
 def analysis_url(analysis: Analysis, **params) -> str:
@@ -83,14 +89,19 @@ def analysis_page(request: HttpRequest, pk) -> HttpResponse:
             messages.error(request, error.sentence)
             return redirect(analysis_url(analysis))
         analysis.refresh_from_db()
+    embedding = selectors.get_embedding(analysis)
+    page = _PageUrls(request, analysis)
     context = {
         "analysis": analysis,
         "view": view,
         "filters": FilterForm(initial=view.initial()),
-        "embedding": selectors.get_embedding(analysis),
+        "grid": _grid(embedding, page, view.cell, analysis) if embedding else None,
         "lineage": selectors.get_lineage(analysis),
-        "page_sizes": PAGE_SIZES,
-        "crop_form": CropForm(),
+        "model_label": dict(model_choices()).get(analysis.model_key, analysis.model_key),
+        "clear_url": page.with_(topics=None, creators=None, cell=None),
+        "whole_url": page.with_(cell=None),
+        "group_url": page.with_(group="work"),
+        "ungroup_url": page.with_(group=None),
     }
     if analysis.status == Analysis.Status.DONE:
         try:
@@ -98,9 +109,57 @@ def analysis_page(request: HttpRequest, pk) -> HttpResponse:
         except ApplicationError as error:
             messages.error(request, error.sentence)
             return redirect(analysis_url(analysis))
-        context["cards"] = selectors.build_cards(hits, list_card_works(hits))
-        context["groups"] = selectors.group_cards(context["cards"]) if view.group else None
+        cards = selectors.build_cards(hits, list_card_works(hits))
+        context["cards"] = cards
+        context["groups"] = selectors.group_cards(cards) if view.group else None
+        bigger = [size for size in PAGE_SIZES if size > view.k]
+        if bigger and len(cards) >= view.k:
+            context["more_k"] = bigger[0]
+            context["more_url"] = page.with_(k=str(bigger[0]))
     return render(request, "analysis/analysis.html", context)
+
+
+class _PageUrls:
+    """This page's URL with some query parameters changed (None drops one)."""
+
+    def __init__(self, request: HttpRequest, analysis: Analysis) -> None:
+        self.path = reverse("analysis:page", kwargs={"pk": analysis.pk})
+        self.query = (
+            request.GET.copy() if "model" in request.GET else selectors.view_query(analysis)
+        )
+        for name in ("cell", "k", "group", "heatmap"):
+            if name in request.GET and name not in self.query:
+                self.query[name] = request.GET[name]
+
+    def with_(self, **changes: str | None) -> str:
+        query = self.query.copy()
+        query.pop("heatmap", None)
+        for name, value in changes.items():
+            query.pop(name, None)
+            if value is not None:
+                query[name] = value
+        return f"{self.path}?{query.urlencode()}"
+
+
+def _grid(embedding, page: _PageUrls, selected, analysis: Analysis) -> dict | None:
+    """The grid as the page draws it: each cell a link to its own sentences."""
+    grid = embedding.grid()
+    if grid is None:
+        return None
+    links = [
+        {
+            "row": row,
+            "col": col,
+            "box": ",".join(str(value) for value in box),
+            "href": page.with_(cell=f"{row},{col}"),
+            "selected": selected == (row, col),
+        }
+        for row, boxes in enumerate(grid["cells"])
+        for col, box in enumerate(boxes)
+    ]
+    left, top, right, bottom = grid["view_box"]
+    partial = left > 1 or top > 1 or right < analysis.width - 1 or bottom < analysis.height - 1
+    return {**grid, "links": links, "partial": partial}
 
 
 def analysis_progress(request: HttpRequest, pk) -> HttpResponse:

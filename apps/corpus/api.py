@@ -35,14 +35,8 @@ class NeighbourSerializer(serializers.ModelSerializer):
         fields = ["id", "position", "text"]
 
 
-def _doi_url(doi: str) -> str:
-    if not doi:
-        return ""
-    return doi if doi.startswith("http") else f"https://doi.org/{doi}"
-
-
 def _work_summary(work) -> dict:
-    return {**work_summary(work), "doi_url": _doi_url(work.doi)}
+    return {**work_summary(work), "doi_url": work.doi_url}
 
 
 class LinkedWorkSummarySerializer(WorkSummarySerializer):

@@ -93,6 +93,22 @@ class Work(models.Model):
         """The title without HTML markup, for places that show plain text."""
         return html.unescape(_TAG.sub("", self.title)).strip()
 
+    @property
+    def doi_url(self) -> str:
+        """The DOI as a resolver link ("" without one). Only a bare DOI or a doi.org link is
+        taken: the field comes from harvested data, and a link is put in pages."""
+        doi = self.doi.strip()
+        for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:"):
+            if doi.lower().startswith(prefix):
+                doi = doi[len(prefix) :]
+        return f"https://doi.org/{doi}" if doi.startswith("10.") else ""
+
+    @property
+    def link_url(self) -> str:
+        """The link to the work's PDF or page when it is an http(s) address, else ""."""
+        link = self.link.strip()
+        return link if link.lower().startswith(("https://", "http://")) else ""
+
 
 class Paragraph(models.Model):
     """A paragraph of a work's Markdown, stripped to plain text: a sentence's context."""

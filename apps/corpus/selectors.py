@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from apps.corpus.models import (
     Creator,
@@ -203,6 +203,34 @@ def list_works_for_hits(hits: Iterable[SentenceHit]) -> dict[str, Work]:
     """The works of `hits` by id, with the fields a hit shows of them (`work_summary`)."""
     works = Work.objects.filter(id__in={hit.work_id for hit in hits})
     return {work.id: work for work in works.only("id", "title", "author", "year", "doi")}
+
+
+def list_card_works(hits: Iterable[SentenceHit]) -> dict[str, Work]:
+    """The works of `hits` by id, with their creators and topics, for result cards."""
+    works = (
+        Work.objects.filter(id__in={hit.work_id for hit in hits})
+        .defer("markdown")
+        .prefetch_related("creators", Prefetch("topics", Topic.objects.exclude(name=None)))
+    )
+    return {work.id: work for work in works}
+
+
+def list_topics_with_counts() -> list[Topic]:
+    """The named topics (the filter list) with `work_count`, their published works."""
+    return list(
+        Topic.objects.exclude(name=None)
+        .annotate(work_count=Count("works", filter=Q(works__published=True)))
+        .order_by("name")
+    )
+
+
+def list_creators_with_counts() -> list[Creator]:
+    """Every creator with `work_count`, their published works, by display name."""
+    return list(
+        Creator.objects.annotate(
+            work_count=Count("works", filter=Q(works__published=True))
+        ).order_by("name")
+    )
 
 
 def _fetch_last(cursor: object, sql: str, params: list[object]) -> list[tuple]:

@@ -1,11 +1,10 @@
 from django.urls import path
 
-from apps.corpus import api
+from apps.corpus import views
+
+app_name = "corpus"
 
 urlpatterns = [
-    path("sentences/<str:sentence_id>", api.SentenceDetail.as_view(), name="sentence-detail"),
-    path("works/<str:work_id>", api.WorkDetail.as_view(), name="work-detail"),
-    path("work-images/<int:pk>", api.WorkImageFile.as_view(), name="work-image"),
-    path("topics", api.TopicList.as_view(), name="topic-list"),
-    path("creators", api.CreatorList.as_view(), name="creator-list"),
+    path("works/<str:work_id>/", views.work_page, name="work"),
+    path("sentences/<str:sentence_id>/context", views.sentence_context, name="context"),
 ]

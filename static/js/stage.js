@@ -27,6 +27,8 @@ function parseBox(text) {
 function setUp(root) {
   const width = Number(root.dataset.width);
   const height = Number(root.dataset.height);
+  const mark = root.querySelector(".af-crop-mark");
+  if (mark) place(mark, parseBox(mark.dataset.box), width, height);
   const grid = root.querySelector("[data-grid]");
   if (!grid) return;
   const view = grid.querySelector("[data-view-box]");
