@@ -1,5 +1,6 @@
 """Site-wide views: the home page and the health endpoint."""
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -8,11 +9,13 @@ from django.views.decorators.http import require_GET
 from artefact_site import health
 
 
+@login_not_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
+@login_not_required
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:

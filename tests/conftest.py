@@ -13,10 +13,10 @@ import django_rq
 import pytest
 import torch
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from transformers import CLIPModel
 
+from apps.accounts.services import create_api_token
 from apps.analysis import registry as analysis_registry
 from apps.engine import ModelRegistry
 from apps.engine import registry as engine_registry
@@ -140,7 +140,8 @@ def api(django_user_model) -> APIClient:
     """An API client authenticated with a token of a fresh researcher account."""
     user = django_user_model.objects.create_user("researcher", password="a-long-passphrase-42")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _token, key = create_api_token(user, "tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     client.user = user
     return client
 
