@@ -8,10 +8,12 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken
 from apps.accounts.services import create_api_token, record_api_token_use, revoke_api_token
+from apps.accounts.templatetags.accounts import last_used
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +131,14 @@ def test_last_used_is_written_at_most_once_a_minute(ada):
     later = first + timedelta(seconds=61)
     record_api_token_use(ApiToken.objects.get(pk=token.pk), now=later)
     assert ApiToken.objects.get(pk=token.pk).last_used == later
+
+
+def test_last_used_reads_at_the_resolution_it_is_recorded_with():
+    now = timezone.now()
+
+    assert last_used(None) == "Never"
+    assert last_used(now - timedelta(seconds=20)) == "In the last minute"
+    assert last_used(now - timedelta(minutes=5, seconds=3)) == "5\xa0minutes ago"
 
 
 def test_the_profile_shows_a_new_key_once_and_then_only_its_prefix(client, ada):
