@@ -217,3 +217,18 @@ def test_create_api_token_prints_a_key_that_works_once(django_user_model, capsys
 def test_create_api_token_names_an_unknown_user():
     with pytest.raises(CommandError, match="no user named 'nobody'"):
         call_command("create_api_token", "nobody")
+
+
+def test_staff_see_tokens_in_the_admin_without_their_digests_and_can_revoke_them(
+    client, ada, django_user_model
+):
+    token, key = create_api_token(ada, "laptop")
+    client.force_login(django_user_model.objects.create_superuser("curator", "c@example.org"))
+
+    listing = client.get("/admin/accounts/apitoken/").content.decode()
+    assert "laptop" in listing
+    assert token.digest not in listing
+    assert client.get("/admin/accounts/apitoken/add/").status_code == 403
+
+    client.post(f"/admin/accounts/apitoken/{token.id}/delete/", {"post": "yes"})
+    assert api_client(key).get(API_URL).status_code == 401

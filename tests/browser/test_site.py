@@ -4,6 +4,9 @@ site's own pages, the API docs, the browsable API and the admin all work."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
+
+from apps.accounts.models import ApiToken
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,3 +71,28 @@ def test_the_browsable_api_works_under_the_csp(page, logged_in, django_user_mode
     page.goto("/api/v1/topics")
 
     page.locator(".response-info").wait_for()
+
+
+def test_htmx_posts_carry_the_csrf_token_from_the_body(page, logged_in, django_user_model):
+    """htmx 4 inherits only attributes marked ``:inherited``; base.html puts the CSRF header
+    on <body> that way, so a button anywhere can post without a token of its own."""
+    ada = django_user_model.objects.create_user("ada", "ada@example.org", "pw")
+    logged_in(ada)
+    page.goto("/accounts/profile/")
+    page.evaluate(
+        """() => {
+          const button = document.createElement("button");
+          button.textContent = "Create with htmx";
+          button.setAttribute("hx-post", "/accounts/profile/tokens/");
+          button.setAttribute("hx-vals", '{"name": "from htmx"}');
+          button.setAttribute("hx-target", "#main");
+          button.setAttribute("hx-select", "#main > *");
+          document.querySelector("main").prepend(button);
+          htmx.process(button);
+        }"""
+    )
+
+    page.get_by_role("button", name="Create with htmx").click()
+
+    expect(page.get_by_test_id("new-token")).to_contain_text("from htmx")
+    assert ApiToken.objects.get(user=ada).name == "from htmx"
