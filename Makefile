@@ -4,11 +4,12 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast lint format requirements stop services
+.PHONY: help install run test test-fast test-browser lint format requirements stop services
 
 help:
 	@echo "make run    - install, start the embedded services, migrate, serve on http://127.0.0.1:8000"
 	@echo "make test   - install, then run the whole test suite against real PostgreSQL and Redis"
+	@echo "make test-browser - only the browser tests (Chromium); screenshots in test-artifacts/"
 	@echo "make install / lint / format / requirements / stop"
 
 install:
@@ -22,6 +23,10 @@ test: install
 
 test-fast: install
 	@$(PY) -m pytest -m "not slow"
+
+# Only the browser tests (also part of `make test`); screenshots land in test-artifacts/.
+test-browser: install
+	@$(PY) -m pytest -m browser tests/browser
 
 lint: install
 	@$(VENV)/bin/ruff check .

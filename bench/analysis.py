@@ -271,10 +271,11 @@ def api_clicks(analyses: list, clicks: int, owner, rng: random.Random) -> list[f
     """Cell clicks as a client makes them: `GET /api/v1/analyses/{id}/cells/{row}/{col}` with
     a token, through Django's middleware, DRF's authentication and throttling, and the JSON."""
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    token, _ = Token.objects.get_or_create(user=owner)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    from apps.accounts.services import create_api_token
+
+    _token, key = create_api_token(owner, "bench")
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     samples = []
     for _ in range(clicks):
         analysis = rng.choice(analyses)

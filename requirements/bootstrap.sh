@@ -45,6 +45,26 @@ if [ ! -x "$venv/bin/python" ] || ! python_ok "$venv/bin/python"; then
   "$python" -m venv "$venv"
 fi
 
+# The browser tests (tests/browser) drive Debian's Chromium rather than a browser downloaded by
+# Playwright: one that the system's package manager keeps patched, and no download at test time.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Chromium for the browser tests (apt-get install chromium)"
+    if apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; then
+      return 0
+    fi
+    echo "apt-get could not install chromium; the browser tests will be skipped (and fail where CI=true)." >&2
+  else
+    echo "The browser tests need Chromium at /usr/bin/chromium: without it they are skipped (and fail" \
+      "where CI=true); install it as root with 'apt-get install chromium' (Debian/Ubuntu)." >&2
+  fi
+}
+
+if [ "$profile" = dev ]; then
+  ensure_chromium
+fi
+
 if [ -f "$stamp" ] && [ "$stamp" -nt "$lock" ]; then
   exit 0
 fi

@@ -15,12 +15,12 @@ import pytest
 import torch
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rq import Worker
 from transformers import CLIPModel
 
 from apps import engine
+from apps.accounts.services import create_api_token
 from apps.engine import ModelRegistry
 from tests.engine.conftest import CROP, save_clip, save_lora, tiny_config, write_tokenizer
 
@@ -151,7 +151,8 @@ def api(django_user_model) -> APIClient:
     """An API client authenticated with a token of a fresh researcher account."""
     user = django_user_model.objects.create_user("researcher", password="a-long-passphrase-42")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    _token, key = create_api_token(user, "tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     client.user = user
     return client
 

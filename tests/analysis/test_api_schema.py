@@ -8,9 +8,9 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+from apps.accounts.services import create_api_token
 from artefact_site.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema", application)
@@ -19,7 +19,8 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/schema", application)
 @pytest.fixture
 def token_header(django_user_model, models, corpus) -> dict[str, str]:
     user = django_user_model.objects.create_user("fuzzer")
-    return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    _token, key = create_api_token(user, "schemathesis")
+    return {"Authorization": f"Token {key}"}
 
 
 @pytest.fixture(autouse=True)
