@@ -103,22 +103,23 @@ class Workers:
             timeout=240,
         )
 
-    def start(self) -> subprocess.Popen:
+    def start(self, **env: str) -> subprocess.Popen:
         process = subprocess.Popen(
             self.command(),
             cwd=BASE_DIR,
-            env=self.env,
+            env={**self.env, **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self.processes.append(process)
         return process
 
-    def start_listening(self, timeout: float = 120) -> subprocess.Popen:
-        """Start a worker and wait until RQ has registered it on the model queues."""
+    def start_listening(self, timeout: float = 180) -> subprocess.Popen:
+        """Start a worker that loads its models first, and wait until RQ has registered it on
+        the model queues (so that a request's wait for it is not spent loading models)."""
         queue = django_rq.get_queue(settings.RQ_PRIORITY_QUEUE)
         before = len(Worker.all(queue=queue))
-        process = self.start()
+        process = self.start(ANALYSIS_PRELOAD_MODELS="true")
         deadline = time.monotonic() + timeout
         while len(Worker.all(queue=queue)) <= before:
             assert process.poll() is None, "the worker exited while starting"

@@ -24,6 +24,7 @@ from apps.analysis.serializers import (
     AnalysisDetailSerializer,
     AnalysisSerializer,
     CellQuerySerializer,
+    HeatmapImageQuerySerializer,
     HeatmapJobSerializer,
     HeatmapRequestSerializer,
     HeatmapValuesSerializer,
@@ -166,13 +167,15 @@ class HeatmapRequest(APIView):
 
 
 class HeatmapDetail(APIView):
-    """A computed map: `.png` over the image at its own size, `.json` as raw values."""
+    """A computed map: `.png` over the image (at its own size, or `max_side`), `.json` as raw
+    values."""
 
     @extend_schema(
+        parameters=[HeatmapImageQuerySerializer],
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
             (200, "application/json"): HeatmapValuesSerializer,
-        }
+        },
     )
     def get(self, request: Request, pk, sentence_id: str, fmt: str) -> HttpResponse:
         analysis = _owned(request, pk)
@@ -185,7 +188,9 @@ class HeatmapDetail(APIView):
                 "There is no heatmap for this sentence yet; request it and try again.",
             )
         if fmt == "png":
-            return HttpResponse(services.render_heatmap_png(heatmap), content_type="image/png")
+            query = read_query(HeatmapImageQuerySerializer, request)
+            png = services.render_heatmap_png(heatmap, query.get("max_side"))
+            return HttpResponse(png, content_type="image/png")
         return Response(heatmap_values_json(heatmap))
 
 

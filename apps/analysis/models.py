@@ -166,6 +166,13 @@ class Heatmap(models.Model):
     cols = models.PositiveSmallIntegerField()
     values = models.BinaryField(help_text="rows × cols float32 in [0, 1], row-major.")
     overlay = models.ImageField(upload_to="heatmaps/%Y/%m/", blank=True, max_length=300)
+    display_overlay = models.ImageField(
+        upload_to="heatmaps/display/%Y/%m/",
+        blank=True,
+        max_length=300,
+        help_text="The overlay at `display_side` px on its long side, cached.",
+    )
+    display_side = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -102,6 +102,15 @@ class ImageQuerySerializer(serializers.Serializer):
     )
 
 
+class HeatmapImageQuerySerializer(serializers.Serializer):
+    max_side = serializers.IntegerField(
+        min_value=64,
+        max_value=8192,
+        required=False,
+        help_text="The PNG no larger than this on its long side (default: the image's size).",
+    )
+
+
 class TextSearchQuerySerializer(serializers.Serializer):
     q = serializers.CharField(
         max_length=1000, allow_blank=True, trim_whitespace=False, help_text="The text."

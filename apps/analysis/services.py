@@ -8,9 +8,11 @@ Pillow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import django_rq
 import numpy as np
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -587,6 +590,8 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
                 "cols": heat.shape[1],
                 "values": np.ascontiguousarray(heat, dtype=np.float32).tobytes(),
                 "overlay": "",
+                "display_overlay": "",
+                "display_side": None,
             },
         )
     return len(ordered)
@@ -616,18 +621,33 @@ def _model_image(analysis: Analysis, min_short_side: int) -> Image.Image:
     return _read_image(analysis, min_short_side)
 
 
-def render_heatmap_png(heatmap: Heatmap) -> bytes:
-    """The map over the analysed image (or crop region) at the image's own size, cached."""
-    if heatmap.overlay:
-        with heatmap.overlay.open("rb") as cached:
+def render_heatmap_png(heatmap: Heatmap, max_side: int | None = None) -> bytes:
+    """The map over the analysed image (or crop region) as a PNG, cached: at the image's own
+    size, or with `max_side` no larger than that many pixels on its long side (what a browser
+    should get: an 11-megapixel overlay is 16 MB)."""
+    analysis = heatmap.analysis
+    width, height = analysis.width, analysis.height
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+    field = heatmap.overlay if scale == 1.0 else heatmap.display_overlay
+    if field and (scale == 1.0 or heatmap.display_side == max_side):
+        with field.open("rb") as cached:
             return cached.read()
     from apps.engine.overlay import render_overlay
 
-    analysis = heatmap.analysis
-    png = render_overlay(
-        _read_image(analysis), heatmap.array(), box=tuple(analysis.crop) if analysis.crop else None
-    )
-    heatmap.overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=True)
+    if scale == 1.0:
+        image = _read_image(analysis)
+    else:
+        short = math.ceil(min(width, height) * scale)
+        image = _read_image(analysis, min_short_side=short)
+        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))
+    box = tuple(v * scale for v in analysis.crop) if analysis.crop else None
+    png = render_overlay(image, heatmap.array(), box=box)
+    if scale == 1.0:
+        heatmap.overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=True)
+    else:
+        heatmap.display_side = max_side
+        heatmap.display_overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=False)
+        heatmap.save(update_fields=["display_overlay", "display_side"])
     return png
 
 
@@ -683,7 +703,11 @@ def _embed_on_worker(text: str, model_key: str) -> np.ndarray:
 
     timeout = settings.ANALYSIS_TEXT_QUERY_TIMEOUT
     # Enqueued at once even inside a transaction: the request waits for the answer.
-    queue = django_rq.get_queue(settings.RQ_PRIORITY_QUEUE, commit_mode="auto")
+    queue = django_rq.get_queue(
+        settings.RQ_PRIORITY_QUEUE,
+        commit_mode="auto",
+        connection=_waiting_connection(settings.REDIS_URL, timeout),
+    )
     if not Worker.all(queue=queue):
         if starting_workers(queue.connection):
             raise ServiceUnavailableError(
@@ -709,6 +733,13 @@ def _embed_on_worker(text: str, model_key: str) -> np.ndarray:
     if "error" in answer:
         raise ServiceUnavailableError(answer["error"], answer["detail"])
     return np.frombuffer(answer["vector"], dtype=np.float32)
+
+
+@functools.cache
+def _waiting_connection(url: str, timeout: int) -> redis.Redis:
+    """A Redis client whose reads outlast the blocking wait for a result (redis-py's default
+    socket timeout, 5 s, would end a longer wait with an error)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout + 5)
 
 
 def compute_query_vector(text: str, model_key: str) -> bytes:

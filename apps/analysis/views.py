@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -70,7 +70,10 @@ def example_image(request: HttpRequest, pk: int) -> FileResponse:
 
 def analysis_url(analysis: Analysis, **params) -> str:
     """The page of `analysis` showing its current model and filters (and any `params`)."""
-    query = selectors.view_query(analysis) | {k: v for k, v in params.items() if v}
+    query = selectors.view_query(analysis)
+    for name, value in params.items():
+        if value:
+            query[name] = value
     return reverse("analysis:page", kwargs={"pk": analysis.pk}) + "?" + query.urlencode()
 
 
@@ -175,6 +178,13 @@ def analysis_progress(request: HttpRequest, pk) -> HttpResponse:
         "analysis/_progress.html",
         {"analysis": analysis, "stalled": selectors.analysis_stalled(analysis)},
     )
+
+
+def heatmap_state(request: HttpRequest, pk, sentence_id: str) -> JsonResponse:
+    """Whether a requested heatmap is ready, for the page's script to poll (the API answers
+    404 until then, which a page should not keep causing)."""
+    analysis = _owned(request, pk)
+    return JsonResponse({"ready": selectors.get_heatmap(analysis, sentence_id) is not None})
 
 
 @require_POST

@@ -24,6 +24,7 @@ function sleep(ms) {
 
 function setUp() {
   const api = stage.dataset.api;
+  const page = stage.dataset.page;
   const layer = stage.querySelector("[data-heatmap-layer]");
   const caption = controls.querySelector("[data-heatmap-caption]");
   const opacity = controls.querySelector("[data-heatmap-opacity]");
@@ -68,12 +69,12 @@ function setUp() {
   async function waitFor(sentenceId) {
     const deadline = Date.now() + WAIT_SECONDS * 1000;
     while (Date.now() < deadline) {
-      const response = await fetch(`${api}/heatmaps/${encodeURIComponent(sentenceId)}.json`);
-      if (response.ok) {
+      const response = await fetch(`${page}heatmaps/${encodeURIComponent(sentenceId)}`);
+      if (!response.ok) throw new Error("The heatmap could not be computed.");
+      if ((await response.json()).ready) {
         ready.add(sentenceId);
         return;
       }
-      if (response.status !== 404) throw new Error("The heatmap could not be computed.");
       await sleep(500);
     }
     throw new Error("The heatmap is taking too long: the model workers may be busy. Try again later.");

@@ -44,8 +44,8 @@ def test_sign_up_log_out_and_log_in_again(page, screenshots):
     page.get_by_label("Password confirmation").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Welcome to ArteFact, ada.")
-    expect(page.get_by_role("heading", name="Hello, ada")).to_be_visible()
+    expect(page.locator(".af-messages")).to_contain_text("Welcome to ArteFact, ada.")
+    expect(page.get_by_role("heading", name="Workspace")).to_be_visible()
     screenshots("signed-up")
 
     open_user_menu(page, "ada")
@@ -56,7 +56,7 @@ def test_sign_up_log_out_and_log_in_again(page, screenshots):
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Hello, ada")).to_be_visible()
+    expect(page.get_by_role("heading", name="Workspace")).to_be_visible()
 
 
 def test_a_wrong_password_says_so(page, django_user_model, screenshots):
