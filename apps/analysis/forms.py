@@ -11,14 +11,13 @@ from django.conf import settings
 
 from apps.corpus import selectors as corpus_selectors
 from apps.demo.models import GalleryImage
-from apps.engine.config import MODEL_TABLE, default_model_key, model_keys
+from apps.engine.config import default_model_key, model_keys, model_label
 
 ACCEPTED_TYPES = "image/jpeg,image/png,image/webp,image/tiff,image/gif"
 
 
 def model_choices() -> list[tuple[str, str]]:
-    labels = {entry.key: entry.label for entry in MODEL_TABLE}
-    return [(key, labels.get(key, key)) for key in model_keys()]
+    return [(key, model_label(key)) for key in model_keys()]
 
 
 class FilterForm(forms.Form):

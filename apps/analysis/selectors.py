@@ -15,7 +15,7 @@ from apps.analysis.models import Analysis, AnalysisEmbedding, AnalysisResult, He
 from apps.corpus.models import Work
 from apps.corpus.selectors import SentenceHit
 from apps.demo.models import GalleryImage
-from apps.engine.config import MODEL_TABLE, engine_config, model_keys
+from apps.engine.config import engine_config, model_keys, model_label
 
 MODEL_FIELDS_FROM_WORKERS = (
     "adapter_state",
@@ -191,7 +191,6 @@ def list_models() -> list[dict]:
     workers = Worker.all(connection=connection)
     published = published_models(connection, [worker.name for worker in workers])
     specs = {spec.key: spec for spec in engine_config().specs}
-    labels = {entry.key: entry.label for entry in MODEL_TABLE}
     models = []
     for key in specs:
         states = [status[key] for status in published.values() if key in status]
@@ -200,7 +199,7 @@ def list_models() -> list[dict]:
         models.append(
             {
                 "key": key,
-                "label": labels.get(key, key),
+                "label": model_label(key),
                 "base": specs[key].base,
                 "adapter": specs[key].adapter,
                 "loaded_by_workers": len(loaded),

@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.analysis import selectors, services
-from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm, model_choices
+from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm
 from apps.analysis.models import Analysis
 from apps.core.errors import ApplicationError
 from apps.corpus.selectors import list_card_works
+from apps.engine.config import model_label
 
 PAGE_SIZES = (25, 50, 100)
 HISTORY_PAGE_SIZE = 24
@@ -100,7 +101,7 @@ def analysis_page(request: HttpRequest, pk) -> HttpResponse:
         "filters": FilterForm(initial=view.initial()),
         "grid": _grid(embedding, page, view.cell, analysis) if embedding else None,
         "lineage": selectors.get_lineage(analysis),
-        "model_label": dict(model_choices()).get(analysis.model_key, analysis.model_key),
+        "model_label": model_label(analysis.model_key),
         "clear_url": page.with_(topics=None, creators=None, cell=None),
         "whole_url": page.with_(cell=None),
         "group_url": page.with_(group="work"),

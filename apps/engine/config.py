@@ -182,11 +182,15 @@ def model_keys() -> list[str]:
     return [spec.key for spec in engine_config().specs]
 
 
+def model_label(model_key: str) -> str:
+    """The model's name for people (the key itself for a key not in the table)."""
+    return next((entry.label for entry in MODEL_TABLE if entry.key == model_key), model_key)
+
+
 def dataset_flag(model_key: str) -> str:
     """The column of sentences.json in the ArteFact layout that says whether a sentence has a
-    vector of `model_key`: `Has <label> Embedding` (the key itself for a key not in the table)."""
-    labels = {entry.key: entry.label for entry in MODEL_TABLE}
-    return f"Has {labels.get(model_key, model_key)} Embedding"
+    vector of `model_key`: `Has <label> Embedding`."""
+    return f"Has {model_label(model_key)} Embedding"
 
 
 def default_model_key() -> str:
