@@ -142,7 +142,7 @@ class Stack:
             if _wait_for_port(self.host, self.port, timeout=60):
                 print(
                     f"\nArteFact is running at http://{self.host}:{self.port}/{login}. "
-                    "Press Ctrl-C to stop.\n",
+                    "The web and model worker logs follow here; press Ctrl-C to stop.\n",
                     flush=True,
                 )
             self.supervise()

@@ -447,9 +447,14 @@ def delete_analysis(analysis: Analysis) -> None:
 
     Its job, if still waiting in the queue, is cancelled after the commit. A job already
     running finds the row gone and ends without an error (`apps.analysis.jobs`), as does a
-    waiting one whose cancelling failed (logged, not raised: the deletion has happened)."""
+    waiting one whose cancelling failed (logged, not raised: the deletion has happened).
+
+    The row is locked first: a job storing its results holds that lock until it commits, and
+    what to delete is decided only after, so nothing the job stored is left behind."""
     job_id = analysis.job_id
-    analysis.delete()
+    with transaction.atomic():
+        list(Analysis.objects.select_for_update().filter(pk=analysis.pk).values_list("pk"))
+        analysis.delete()
     if job_id:
         transaction.on_commit(lambda: _cancel_waiting_job(job_id), robust=True)
 

@@ -31,6 +31,7 @@ import torch
 from peft import PeftConfig, PeftModel
 from peft.tuners.tuners_utils import BaseTunerLayer
 from transformers import CLIPModel, CLIPProcessor, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
 
 from apps.engine.config import (
     DEVICES,
@@ -450,6 +451,10 @@ class ModelRegistry:
         merged = peft_model.merge_and_unload() if self.merge_adapters else peft_model
         return merged, ADAPTER_LOADED, touched
 
+
+# transformers draws a "Loading weights" bar for every model it loads, twice per worker start
+# here; the registry logs each load in one line instead. (Hub downloads keep their own bars.)
+transformers_logging.disable_progress_bar()
 
 _default_registry: ModelRegistry | None = None
 _default_lock = threading.Lock()

@@ -3,6 +3,7 @@ ends quietly; overlays of recomputed heat maps are not left behind."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -178,3 +179,52 @@ def test_deleting_a_researcher_deletes_their_analyses_files(api, corpus, media):
 
     assert Analysis.objects.count() == 0
     assert not any(path.exists() for path in files)
+
+
+def test_a_deletion_while_a_job_stores_its_results_waits_for_them_and_removes_them(
+    api, corpus, media
+):
+    """A job stores its vectors and ranking in one transaction that holds the analysis row.
+    A deletion that comes meanwhile must wait for that commit and delete what it stored:
+    deciding what to delete before the job commits left rows pointing at a deleted analysis
+    (a foreign-key error, answered as a 500)."""
+    analysis_id = upload(api).json()["id"]
+    settings_dict = connection.settings_dict
+    database = {
+        "host": settings_dict["HOST"],
+        "user": settings_dict["USER"],
+        "dbname": settings_dict["NAME"],
+    }
+    answers = []
+    with (
+        psycopg.connect(**database) as job,
+        psycopg.connect(**database, autocommit=True) as observer,
+    ):
+        job.execute("SELECT 1 FROM analysis_analysis WHERE id = %s FOR UPDATE", [analysis_id])
+        job.execute(
+            "INSERT INTO analysis_analysisembedding (analysis_id, model_key, dim, grid_rows,"
+            " grid_cols, query_vector, cell_vectors) VALUES (%s, 'clip', 1, 1, 1, %s, %s)",
+            [analysis_id, b"\0\0\0\0", b"\0\0\0\0"],
+        )
+
+        def delete() -> None:
+            try:
+                answers.append(api.delete(f"/api/v1/analyses/{analysis_id}"))
+            except Exception as error:  # the test client re-raises a view's exception
+                answers.append(error)
+
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        deadline = time.monotonic() + 60
+        while not observer.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        ).fetchone():
+            assert time.monotonic() < deadline, "the deletion never waited for the job"
+            time.sleep(0.05)
+        job.commit()
+        deleting.join(timeout=60)
+
+    assert getattr(answers[0], "status_code", answers[0]) == 204
+    assert not Analysis.objects.filter(pk=analysis_id).exists()
+    assert AnalysisEmbedding.objects.count() == 0
