@@ -90,7 +90,8 @@ def test_a_busy_worker_answers_503_busy_after_the_timeout(api, corpus, worker, s
     import django_rq
 
     settings.ANALYSIS_TEXT_QUERY_TIMEOUT = 1
-    django_rq.get_queue(settings.RQ_PRIORITY_QUEUE).enqueue("time.sleep", 8)
+    queue = django_rq.get_queue(settings.RQ_PRIORITY_QUEUE, commit_mode="auto")
+    queue.enqueue("time.sleep", 8)  # now, not when the test transaction commits (never)
 
     response = search(api, q="a harbour", model="clip")
 
