@@ -32,6 +32,8 @@ from apps.analysis.serializers import (
     ImageQuerySerializer,
     ModelSerializer,
     RerunSerializer,
+    TextHeatmapJobSerializer,
+    TextHeatmapRequestSerializer,
     TextSearchQuerySerializer,
     heatmap_values_json,
     hits_json,
@@ -179,19 +181,56 @@ class HeatmapDetail(APIView):
     )
     def get(self, request: Request, pk, sentence_id: str, fmt: str) -> HttpResponse:
         analysis = _owned(request, pk)
-        if fmt not in ("png", "json"):
-            raise NotFoundError("bad_format", "Heatmaps come as .png or .json.")
-        heatmap = selectors.get_heatmap(analysis, sentence_id)
-        if heatmap is None:
-            raise NotFoundError(
-                "heatmap_not_ready",
-                "There is no heatmap for this sentence yet; request it and try again.",
+        return _heatmap_response(request, selectors.get_heatmap(analysis, sentence_id), fmt)
+
+
+class TextHeatmapRequest(APIView):
+    """'Where is …?': queue a Grad-ECLIP map of any text over the image."""
+
+    @extend_schema(request=TextHeatmapRequestSerializer, responses={202: TextHeatmapJobSerializer})
+    def post(self, request: Request, pk) -> Response:
+        analysis = _owned(request, pk)
+        form = TextHeatmapRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        digest, job_id = services.request_text_heatmap(analysis, form.validated_data["text"])
+
+        def url(fmt: str) -> str:
+            path = reverse(
+                "api:analysis-text-heatmap", kwargs={"pk": pk, "digest": digest, "fmt": fmt}
             )
-        if fmt == "png":
-            query = read_query(HeatmapImageQuerySerializer, request)
-            png = services.render_heatmap_png(heatmap, query.get("max_side"))
-            return HttpResponse(png, content_type="image/png")
-        return Response(heatmap_values_json(heatmap))
+            return request.build_absolute_uri(path)
+
+        body = {"job_id": job_id, "digest": digest, "png_url": url("png"), "json_url": url("json")}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class TextHeatmapDetail(APIView):
+    """A computed 'where is' map, as `.png` (optionally `max_side`) or `.json`."""
+
+    @extend_schema(
+        parameters=[HeatmapImageQuerySerializer],
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "application/json"): HeatmapValuesSerializer,
+        },
+    )
+    def get(self, request: Request, pk, digest: str, fmt: str) -> HttpResponse:
+        analysis = _owned(request, pk)
+        return _heatmap_response(request, selectors.get_text_heatmap(analysis, digest), fmt)
+
+
+def _heatmap_response(request: Request, heatmap, fmt: str) -> HttpResponse:
+    if fmt not in ("png", "json"):
+        raise NotFoundError("bad_format", "Heatmaps come as .png or .json.")
+    if heatmap is None:
+        raise NotFoundError(
+            "heatmap_not_ready", "There is no such heatmap yet; request it and try again."
+        )
+    if fmt == "png":
+        query = read_query(HeatmapImageQuerySerializer, request)
+        png = services.render_heatmap_png(heatmap, query.get("max_side"))
+        return HttpResponse(png, content_type="image/png")
+    return Response(heatmap_values_json(heatmap))
 
 
 class TextSearch(APIView):

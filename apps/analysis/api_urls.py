@@ -20,4 +20,14 @@ urlpatterns = [
         api.HeatmapDetail.as_view(),
         name="analysis-heatmap",
     ),
+    path(
+        "analyses/<uuid:pk>/where",
+        api.TextHeatmapRequest.as_view(),
+        name="analysis-text-heatmaps",
+    ),
+    path(
+        "analyses/<uuid:pk>/where/<str:digest>.<str:fmt>",
+        api.TextHeatmapDetail.as_view(),
+        name="analysis-text-heatmap",
+    ),
 ]

@@ -67,3 +67,12 @@ def embed_text_query(model_key: str, text: str) -> dict:
         return {"vector": services.compute_query_vector(text, model_key)}
     except ApplicationError as error:
         return {"error": error.code, "detail": error.sentence}
+
+
+def run_text_heatmap(analysis_id: str, model_key: str, text: str) -> None:
+    try:
+        services.compute_text_heatmap(analysis_id, model_key, text)
+    except Exception:
+        if _deleted(analysis_id):
+            return
+        raise

@@ -157,10 +157,15 @@ class AnalysisResult(models.Model):
 
 @cleanup.select
 class Heatmap(models.Model):
-    """A Grad-ECLIP map of one sentence over the analysed image, under one model key."""
+    """A Grad-ECLIP map over the analysed image, under one model key: of a sentence of the
+    corpus, or of a free text ('Where is …?', `text` with its `text_digest`)."""
 
     analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="heatmaps")
-    sentence = models.ForeignKey("corpus.Sentence", on_delete=models.CASCADE, related_name="+")
+    sentence = models.ForeignKey(
+        "corpus.Sentence", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    text = models.TextField(blank=True, help_text="The free text explained, when no sentence.")
+    text_digest = models.CharField(max_length=32, blank=True)
     model_key = models.CharField(max_length=32)
     rows = models.PositiveSmallIntegerField()
     cols = models.PositiveSmallIntegerField()
@@ -179,11 +184,16 @@ class Heatmap(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["analysis", "sentence", "model_key"], name="heatmap_per_sentence"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["analysis", "text_digest", "model_key"],
+                condition=models.Q(sentence__isnull=True),
+                name="heatmap_per_text",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.analysis_id}:{self.sentence_id} ({self.model_key})"
+        return f"{self.analysis_id}:{self.sentence_id or self.text} ({self.model_key})"
 
     def array(self) -> np.ndarray:
         return np.frombuffer(bytes(self.values), dtype=np.float32).reshape(self.rows, self.cols)

@@ -173,6 +173,13 @@ def get_embedding(analysis: Analysis) -> AnalysisEmbedding | None:
     return analysis.embeddings.filter(model_key=analysis.model_key).first()
 
 
+def get_text_heatmap(analysis: Analysis, digest: str) -> Heatmap | None:
+    """A free-text heat map of the analysis's current model, by its digest."""
+    return Heatmap.objects.filter(
+        analysis=analysis, text_digest=digest, sentence=None, model_key=analysis.model_key
+    ).first()
+
+
 def get_heatmap(analysis: Analysis, sentence_id: str) -> Heatmap | None:
     return Heatmap.objects.filter(
         analysis=analysis, sentence_id=sentence_id, model_key=analysis.model_key

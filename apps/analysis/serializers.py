@@ -126,8 +126,22 @@ class TextSearchQuerySerializer(serializers.Serializer):
     )
 
 
+class TextHeatmapRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        max_length=1000, help_text="Any words: where in the image does the model see them?"
+    )
+
+
+class TextHeatmapJobSerializer(serializers.Serializer):
+    job_id = serializers.CharField()
+    digest = serializers.CharField(help_text="The map's id in `…/where/{digest}.png|json`.")
+    png_url = serializers.URLField()
+    json_url = serializers.URLField()
+
+
 class HeatmapValuesSerializer(serializers.Serializer):
-    sentence_id = serializers.CharField()
+    sentence_id = serializers.CharField(allow_null=True)
+    text = serializers.CharField(help_text="The free text a 'where is' map explains, or empty.")
     model = serializers.CharField()
     rows = serializers.IntegerField()
     cols = serializers.IntegerField()
@@ -145,6 +159,7 @@ def heatmap_values_json(heatmap: Heatmap) -> dict:
     analysis = heatmap.analysis
     return {
         "sentence_id": heatmap.sentence_id,
+        "text": heatmap.text,
         "model": heatmap.model_key,
         "rows": heatmap.rows,
         "cols": heatmap.cols,

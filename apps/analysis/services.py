@@ -181,7 +181,10 @@ def create_analysis(
 
 
 def _gpu_queue():
-    return django_rq.get_queue(settings.RQ_GPU_QUEUE)
+    """The model queue, enqueueing at once: analyses are queued from `on_commit` already, and
+    heat-map requests answer with their job's id, which django-rq's default (enqueue when the
+    surrounding transaction commits) would leave unknown."""
+    return django_rq.get_queue(settings.RQ_GPU_QUEUE, commit_mode="auto")
 
 
 def _new_job_id() -> str:
@@ -579,27 +582,86 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
         queries: list[str] | np.ndarray = np.stack([vectors[s] for s in ordered])
     else:
         queries = [texts[sentence_id] for sentence_id in ordered]
-    if analysis.crop:
-        image = _read_image(analysis).crop(tuple(analysis.crop))
-    else:
-        preprocess = model.preprocess
-        image = _model_image(analysis, min(preprocess.crop_height, preprocess.crop_width))
-    maps = engine.gradeclip_maps(image, queries, model_key, keep_aspect=True, registry=registry)
+    maps = engine.gradeclip_maps(
+        _heatmap_image(analysis, model), queries, model_key, keep_aspect=True, registry=registry
+    )
     for sentence_id, heat in zip(ordered, maps, strict=True):
         Heatmap.objects.update_or_create(
             analysis=analysis,
             sentence_id=sentence_id,
             model_key=model_key,
-            defaults={
-                "rows": heat.shape[0],
-                "cols": heat.shape[1],
-                "values": np.ascontiguousarray(heat, dtype=np.float32).tobytes(),
-                "overlay": "",
-                "display_overlay": "",
-                "display_side": None,
-            },
+            defaults=_heatmap_fields(heat),
         )
     return len(ordered)
+
+
+MAX_TEXT_HEATMAP_CHARS = 300
+
+
+def text_digest(text: str) -> str:
+    """The id of a free-text heat map in URLs: the same words give the same map."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:32]
+
+
+def request_text_heatmap(analysis: Analysis, text: str) -> tuple[str, str]:
+    """'Where is …?': queue a Grad-ECLIP map of any text over the image; returns the map's
+    digest (its id) and the job id. The engine explains text that no sentence holds, too."""
+    from apps.analysis import jobs
+
+    phrase = text.strip()
+    if not 0 < len(phrase) <= MAX_TEXT_HEATMAP_CHARS:
+        raise ApplicationError(
+            "bad_text", f"Give 1 to {MAX_TEXT_HEATMAP_CHARS} characters to look for."
+        )
+    if analysis.status != Analysis.Status.DONE:
+        raise ApplicationError(
+            "analysis_not_ready", "The analysis has not finished yet; try again soon."
+        )
+    job = _gpu_queue().enqueue(
+        jobs.run_text_heatmap,
+        str(analysis.id),
+        analysis.model_key,
+        phrase,
+        job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
+    )
+    return text_digest(phrase), job.id
+
+
+def compute_text_heatmap(analysis_id: str, model_key: str, text: str) -> None:
+    """The worker's part of `request_text_heatmap`: the text through the text tower, then one
+    Grad-ECLIP pass."""
+    analysis = Analysis.objects.get(pk=analysis_id)
+    registry = engine.get_registry()
+    model = registry.get(model_key)
+    (heat,) = engine.gradeclip_maps(
+        _heatmap_image(analysis, model), [text], model_key, keep_aspect=True, registry=registry
+    )
+    Heatmap.objects.update_or_create(
+        analysis=analysis,
+        model_key=model_key,
+        text_digest=text_digest(text),
+        defaults={"sentence": None, "text": text, **_heatmap_fields(heat)},
+    )
+
+
+def _heatmap_image(analysis: Analysis, model) -> Image.Image:
+    """What a heat map explains: the crop region at full resolution, or the whole image."""
+    if analysis.crop:
+        return _read_image(analysis).crop(tuple(analysis.crop))
+    preprocess = model.preprocess
+    return _model_image(analysis, min(preprocess.crop_height, preprocess.crop_width))
+
+
+def _heatmap_fields(heat: np.ndarray) -> dict:
+    """A map's values, with any cached overlay of an earlier map dropped."""
+    return {
+        "rows": heat.shape[0],
+        "cols": heat.shape[1],
+        "values": np.ascontiguousarray(heat, dtype=np.float32).tobytes(),
+        "overlay": "",
+        "display_overlay": "",
+        "display_side": None,
+    }
 
 
 def _read_image(analysis: Analysis, min_short_side: int | None = None) -> Image.Image:

@@ -164,3 +164,35 @@ def test_a_third_model_key_is_one_table_entry(api, tiny_models, settings, monkey
     assert response.status_code == 202, response.json()
     services.run_analysis(response.json()["id"])
     assert Analysis.objects.get(pk=response.json()["id"]).status == "done"
+
+
+def test_where_is_maps_any_text_over_the_image(api, corpus, redis_connection):
+    analysis = analysed(api, model="clip")
+    response = api.post(
+        f"/api/v1/analyses/{analysis.pk}/where", {"text": "  a red boat  "}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["digest"] == services.text_digest("a red boat")
+    assert api.get(body["json_url"]).json()["error"] == "heatmap_not_ready"
+
+    services.compute_text_heatmap(str(analysis.pk), "clip", "a red boat")  # the worker's part
+
+    values = api.get(body["json_url"]).json()
+    assert (values["sentence_id"], values["text"]) == (None, "a red boat")
+    heat = np.array(values["values"])
+    assert heat.shape == (values["rows"], values["cols"])
+    assert 0.0 <= heat.min() < heat.max() <= 1.0
+    png = api.get(body["png_url"] + "?max_side=150")
+    assert Image.open(io.BytesIO(png.content)).size == (150, 100)
+    # The same words again replace the map instead of adding one.
+    services.compute_text_heatmap(str(analysis.pk), "clip", "a red boat")
+    assert Heatmap.objects.filter(analysis=analysis, sentence=None).count() == 1
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 301])
+def test_where_is_refuses_empty_or_long_texts(api, corpus, redis_connection, text):
+    analysis = analysed(api, model="clip")
+    response = api.post(f"/api/v1/analyses/{analysis.pk}/where", {"text": text}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] in ("bad_text", "invalid")
