@@ -14,6 +14,11 @@ urlpatterns = [
         views.heatmap_state,
         name="heatmap-state",
     ),
+    path(
+        "analyses/<uuid:pk>/where/<str:digest>",
+        views.text_heatmap_state,
+        name="text-heatmap-state",
+    ),
     path("analyses/<uuid:pk>/cancel", views.analysis_cancel, name="cancel"),
     path("analyses/<uuid:pk>/retry", views.analysis_retry, name="retry"),
     path("analyses/<uuid:pk>/region", views.analysis_crop, name="region"),

@@ -250,3 +250,9 @@ def search(request: HttpRequest) -> HttpResponse:
         else:
             context["cards"] = selectors.build_cards(hits, list_card_works(hits))
     return render(request, "analysis/search.html", context, status=status)
+
+
+def text_heatmap_state(request: HttpRequest, pk, digest: str) -> JsonResponse:
+    """Whether a 'where is' map is ready (see `heatmap_state`)."""
+    analysis = _owned(request, pk)
+    return JsonResponse({"ready": selectors.get_text_heatmap(analysis, digest) is not None})
