@@ -353,7 +353,7 @@ def measure_upstream(data: dict, filters: dict, queries: np.ndarray) -> dict:
     """Upstream ArteFact: float32 matrix + id list in memory, torch matmul + topk, set filter."""
     import torch
 
-    from apps.corpus.selectors import matching_works
+    from apps.corpus.selectors import count_matching_works
 
     process = psutil.Process()
     gc.collect()
@@ -364,7 +364,7 @@ def measure_upstream(data: dict, filters: dict, queries: np.ndarray) -> dict:
     torch.set_num_threads(2)
     results = {"resident_mb": resident / 2**20}
     for kind, (kwargs, _) in filters.items():
-        works = set(matching_works(**kwargs)) if kwargs else None
+        works = set(count_matching_works(**kwargs)) if kwargs else None
         latencies = []
         for query in queries[:50]:
             started = time.perf_counter()

@@ -85,7 +85,7 @@ class AnalysisView:
         return bool(self.topic_ids or self.creator_ids)
 
 
-def view_query(analysis: Analysis) -> QueryDict:
+def build_view_query(analysis: Analysis) -> QueryDict:
     """The query string of the analysis page for its current model and filters."""
     query = QueryDict(mutable=True)
     query["model"] = analysis.model_key

@@ -41,7 +41,7 @@ from apps.analysis.models import (
 from apps.analysis.uploads import validate_image
 from apps.core.errors import ApplicationError, ServiceUnavailableError
 from apps.corpus.models import Creator, Sentence, Topic
-from apps.corpus.selectors import SentenceHit, search_sentences, stored_embeddings
+from apps.corpus.selectors import SentenceHit, get_stored_embeddings, search_sentences
 from apps.engine.config import engine_config, model_keys
 
 logger = logging.getLogger(__name__)
@@ -577,7 +577,7 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
     ordered = [sentence_id for sentence_id in sentence_ids if sentence_id in texts]
     registry = engine.get_registry()
     model = registry.get(model_key)
-    vectors = stored_embeddings(model_key, ordered)
+    vectors = get_stored_embeddings(model_key, ordered)
     if len(vectors) == len(ordered) and all(len(v) == model.embed_dim for v in vectors.values()):
         queries: list[str] | np.ndarray = np.stack([vectors[s] for s in ordered])
     else:

@@ -71,7 +71,7 @@ def example_image(request: HttpRequest, pk: int) -> FileResponse:
 
 def analysis_url(analysis: Analysis, **params) -> str:
     """The page of `analysis` showing its current model and filters (and any `params`)."""
-    query = selectors.view_query(analysis)
+    query = selectors.build_view_query(analysis)
     for name, value in params.items():
         if value:
             query[name] = value
@@ -129,7 +129,7 @@ class _PageUrls:
     def __init__(self, request: HttpRequest, analysis: Analysis) -> None:
         self.path = reverse("analysis:page", kwargs={"pk": analysis.pk})
         self.query = (
-            request.GET.copy() if "model" in request.GET else selectors.view_query(analysis)
+            request.GET.copy() if "model" in request.GET else selectors.build_view_query(analysis)
         )
         for name in ("cell", "k", "group", "heatmap"):
             if name in request.GET and name not in self.query:

@@ -76,7 +76,7 @@ class WorkDetails:
     sentence_count: int
 
 
-def stored_embeddings(model_key: str, sentence_ids: Sequence[str]) -> dict[str, np.ndarray]:
+def get_stored_embeddings(model_key: str, sentence_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """The stored vectors (float32) of those sentences under `model_key` that have one."""
     rows = SentenceEmbedding.objects.filter(
         model=model_key, sentence_id__in=list(sentence_ids)
@@ -84,13 +84,13 @@ def stored_embeddings(model_key: str, sentence_ids: Sequence[str]) -> dict[str, 
     return {sentence_id: np.asarray(vector, np.float32) for sentence_id, vector in rows}
 
 
-def embedding_counts() -> dict[str, int]:
+def count_embeddings() -> dict[str, int]:
     """Number of stored vectors per model key."""
     counts = SentenceEmbedding.objects.values_list("model").annotate(n=Count("*")).order_by()
     return dict(counts)
 
 
-def matching_works(
+def count_matching_works(
     topics: Iterable[str] = (), creators: Iterable[str] = (), works: Iterable[str] = ()
 ) -> dict[str, int]:
     """Published works passing the filter → their published sentence counts.
@@ -149,7 +149,7 @@ def search_sentences(
     filtered = bool(topics or creators or works)
     work_ids: list[str] | None = None
     if filtered:
-        counts = matching_works(topics, creators, works)
+        counts = count_matching_works(topics, creators, works)
         if not counts:
             return []
         work_ids = list(counts)
@@ -285,7 +285,7 @@ def get_work_details(work_id: str, *, include_unpublished: bool = False) -> Work
     )
 
 
-def sentences_missing_embeddings(
+def list_sentences_missing_embeddings(
     model_keys: Sequence[str], *, after: str = "", limit: int = 10_000
 ) -> list[tuple[str, str, list[str]]]:
     """(id, text, keys it lacks) of sentences after id `after` lacking a vector of any key.

@@ -52,7 +52,7 @@ def _vector_indexes(model_key: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def stored_dimension(model_key: str) -> int | None:
+def get_stored_dimension(model_key: str) -> int | None:
     """The dimension of the stored vectors of one model, or None if it has none.
 
     Every vector of a model has this dimension: its index casts each row to ``halfvec(dim)``.
@@ -175,7 +175,7 @@ def store_embeddings(model_key: str, sentence_ids: Sequence[str], vectors: np.nd
         raise ValueError(f"expected {len(sentence_ids)} x D vectors, got shape {vectors.shape}")
     if not np.isfinite(vectors).all():
         raise ValueError("vectors hold NaN or infinite values")
-    held = stored_dimension(model_key)
+    held = get_stored_dimension(model_key)
     if held is not None and held != vectors.shape[1]:
         raise ValueError(
             f"{vectors.shape[1]}-dimensional vectors, but {model_key!r} embeddings have {held}"

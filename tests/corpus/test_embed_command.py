@@ -11,7 +11,7 @@ from transformers import CLIPModel
 from apps import engine
 from apps.corpus import selectors, services
 from apps.corpus.models import Sentence, SentenceEmbedding
-from apps.corpus.vectors import stored_dimension
+from apps.corpus.vectors import get_stored_dimension
 from tests.engine.conftest import CROP, save_clip, save_lora, tiny_config, write_tokenizer
 
 pytestmark = pytest.mark.django_db
@@ -52,14 +52,14 @@ def test_embeds_what_is_missing_resumes_and_stores_engine_vectors(corpus_dir, co
     root, _ = corpus_dir(models=())
     services.import_corpus([root])
     call_command("embed_corpus", "--model", "clip", "--slice", "10", "--no-progress")
-    assert selectors.embedding_counts() == {"clip": 36}
+    assert selectors.count_embeddings() == {"clip": 36}
     clip_before = sorted(
         SentenceEmbedding.objects.filter(model="clip").values_list("sentence_id", "embedding")
     )
 
     call_command("embed_corpus", "--model", "all", "--slice", "7", "--no-progress")
-    assert selectors.embedding_counts() == {"clip": 36, "paintingclip": 36}
-    assert stored_dimension("paintingclip") == 24
+    assert selectors.count_embeddings() == {"clip": 36, "paintingclip": 36}
+    assert get_stored_dimension("paintingclip") == 24
     after = sorted(
         SentenceEmbedding.objects.filter(model="clip").values_list("sentence_id", "embedding")
     )
@@ -84,4 +84,4 @@ def test_embeds_what_is_missing_resumes_and_stores_engine_vectors(corpus_dir, co
     assert scores[sentences[0].id] >= hits[0].score - 1e-3
 
     call_command("embed_corpus", "--model", "all", "--no-progress")  # nothing left to do
-    assert selectors.embedding_counts() == {"clip": 36, "paintingclip": 36}
+    assert selectors.count_embeddings() == {"clip": 36, "paintingclip": 36}

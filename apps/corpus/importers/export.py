@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef
 from tqdm import tqdm
 
 from apps.corpus.models import Creator, Sentence, SentenceEmbedding, Topic, Work, WorkImage
-from apps.corpus.vectors import stored_dimension
+from apps.corpus.vectors import get_stored_dimension
 from apps.engine.config import dataset_flag
 
 
@@ -135,7 +135,7 @@ def _export_embeddings(dest: Path, model: str, *, published_only: bool, progress
     """Stream one model's vectors into a safetensors file (header, then rows) and its id list."""
     table = SentenceEmbedding._meta.db_table
     where = "model = %s" + (" AND searchable" if published_only else "")
-    dim = stored_dimension(model)
+    dim = get_stored_dimension(model)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", [model])
         rows = cursor.fetchone()[0]

@@ -59,8 +59,8 @@ from apps.corpus.vectors import (
     drop_other_vector_indexes,
     drop_vector_index,
     ensure_vector_index,
+    get_stored_dimension,
     refresh_published_counts,
-    stored_dimension,
     upsert_vectors,
 )
 
@@ -305,7 +305,7 @@ class CorpusImport:
     def _stage_embeddings(self, cursor: Any, source: EmbeddingSource, metadata: Metadata) -> None:
         rows, dim = embedding_shape(source)
         ids_name = source.ids_path.name
-        held = stored_dimension(source.model)
+        held = get_stored_dimension(source.model)
         if held is not None and held != dim:
             raise CorpusSourceError(
                 f"{source.tensor_path.name}: vectors have {dim} dimensions but the database "

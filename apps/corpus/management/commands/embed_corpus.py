@@ -53,7 +53,9 @@ class Command(BaseCommand):
         progress = not options["no_progress"] and sys.stderr.isatty()
         with tqdm(total=total, unit=" sentences", disable=not progress) as bar:
             while True:
-                rows = selectors.sentences_missing_embeddings(keys, after=after, limit=slice_size)
+                rows = selectors.list_sentences_missing_embeddings(
+                    keys, after=after, limit=slice_size
+                )
                 if not rows:
                     break
                 after = rows[-1][0]
