@@ -53,7 +53,8 @@ function setUp(root) {
       case "ArrowLeft": col = Math.max(0, col - 1); break;
       case "ArrowRight": col = Math.min(cols - 1, col + 1); break;
       case "Escape": {
-        const clear = root.querySelector("[data-clear-cell]");
+        // "Whole painting" sits in the results' header, outside the stage.
+        const clear = document.querySelector("[data-clear-cell]");
         if (clear) {
           event.preventDefault();
           clear.click();
@@ -66,7 +67,8 @@ function setUp(root) {
     byPosition.get(`${row},${col}`)?.focus();
   });
 
-  const toggle = root.querySelector("[data-grid-toggle]");
+  // The toggle sits in the toolbar above the stage.
+  const toggle = document.querySelector("[data-grid-toggle]");
   if (toggle) {
     toggle.addEventListener("click", () => {
       const shown = toggle.getAttribute("aria-pressed") !== "true";
