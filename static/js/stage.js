@@ -27,6 +27,8 @@ function parseBox(text) {
 function setUp(root) {
   const width = Number(root.dataset.width);
   const height = Number(root.dataset.height);
+  // The stage is no wider than the image may be at its greatest height (analysis.css).
+  root.style.setProperty("--af-aspect", String(width / height));
   const mark = root.querySelector(".af-crop-mark");
   if (mark) place(mark, parseBox(mark.dataset.box), width, height);
   const grid = root.querySelector("[data-grid]");
