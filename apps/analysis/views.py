@@ -224,9 +224,11 @@ def analysis_crop(request: HttpRequest, pk) -> HttpResponse:
 
 def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.list_analyses(request.user, own=True), HISTORY_PAGE_SIZE)
-    return render(
-        request, "analysis/history.html", {"page": page.get_page(request.GET.get("page"))}
-    )
+    shown = page.get_page(request.GET.get("page"))
+    labels = dict(model_choices())
+    for analysis in shown.object_list:
+        analysis.model_label = labels.get(analysis.model_key, analysis.model_key)
+    return render(request, "analysis/history.html", {"page": shown})
 
 
 def search(request: HttpRequest) -> HttpResponse:
