@@ -146,14 +146,14 @@ def test_a_new_researcher_uploads_a_painting_and_walks_its_grid_by_keyboard(
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", name="Workspace")).to_be_visible()
     expect(page.locator(".af-example")).to_have_count(12)
+    screenshots("workspace")
+    accessible_at_both_widths(page)
     # The search box over the topics hides the topics that do not match.
     page.get_by_label("Search topics").fill("mari")
     expect(page.locator("#ws-topic-list .form-check:visible")).to_have_count(1)
     expect(page.locator("#ws-topic-list .form-check:visible")).to_contain_text("Maritime")
     page.get_by_label("Search topics").fill("")
     expect(page.locator("#ws-topic-list .form-check:visible")).to_have_count(8)
-    screenshots("workspace")
-    accessible_at_both_widths(page)
 
     # Upload a painting that is not square through the file input.
     if LAST_SUPPER.is_file():
@@ -251,7 +251,9 @@ def topic_and_creator_without_a_common_work() -> tuple[Topic, Creator]:
     raise AssertionError("every creator of the demo corpus has a work on every topic")
 
 
-def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(page, researcher):
+def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(
+    page, researcher, screenshots
+):
     analyse_example(page, "Church Tower over Field")
     first_path = analysis_path(page)
     first_sentences = sentences(page)
@@ -270,6 +272,7 @@ def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(page,
         for name in ("Left", "Top", "Right", "Bottom")
     ]
     assert typed == region
+    screenshots("crop-panel", full_page=False)
     page.get_by_role("button", name="Analyse region").click()
     wait_for_results(page, "Sentences for the region")
     region_path = analysis_path(page)
@@ -280,6 +283,8 @@ def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(page,
     expect(page.locator(".af-crop-mark")).to_be_visible()
     region_sentences = sentences(page)
     assert region_sentences != first_sentences
+    screenshots("region")
+    accessible_at_both_widths(page)
 
     # Undo leads back to the whole painting with its own results; redo to the region again.
     page.get_by_role("link", name="Undo region").click()
@@ -317,6 +322,7 @@ def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(page,
         expect(card.locator(".af-tags")).to_contain_text(topic.name)
     topic_sentences = sentences(page)
     assert topic_sentences != clip_sentences
+    screenshots("filtered")
 
     # The state is the URL: a cell of the filtered ranking, reloaded, shows the same.
     page.get_by_role("link", name="Row 4, column 4").click()
@@ -344,6 +350,8 @@ def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(page,
     page.get_by_role("button", name="Apply").click()
     expect(page.locator(".af-empty")).to_contain_text("No sentence matches these filters.")
     expect(page.locator(".af-hit")).to_have_count(0)
+    screenshots("no-match")
+    accessible_at_both_widths(page)
     page.get_by_role("link", name="Clear the filters").click()
     wait_for_results(page)
     assert "topics" not in query(page)
@@ -409,7 +417,8 @@ def test_heatmaps_citations_context_the_work_and_text_search(
     page.locator("#heatmap-opacity").fill("80")
     scroll_to_top(page)
     screenshots("heatmap")
-    page.locator("[data-heatmap-controls]").scroll_into_view_if_needed()
+    # Scrolled down a little: the painting's column sticks to the top of the window.
+    page.evaluate("() => window.scrollTo(0, 200)")
     screenshots("heatmap-window", full_page=False)
     accessible_at_both_widths(page)
 
