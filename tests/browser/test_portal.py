@@ -165,6 +165,12 @@ def test_a_new_researcher_uploads_a_painting_and_walks_its_grid_by_keyboard(
             stacklevel=1,
         )
         painting = wide_demo_scene(tmp_path)
+    # The file input is visually hidden; tabbed to, its label shows the focus ring.
+    page.locator("#user-menu").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Choose a file")).to_be_focused()
+    choose = page.locator("label", has_text="Choose a file")
+    assert choose.evaluate("(label) => getComputedStyle(label).outlineStyle") == "solid"
     page.get_by_label("Choose a file").set_input_files(painting)
     expect(page.locator("#upload-status")).to_have_text(f"{painting.name} is ready: press Analyse.")
     expect(page.locator("[data-preview-image]")).to_be_visible()
