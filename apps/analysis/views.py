@@ -23,7 +23,7 @@ from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm
 from apps.analysis.models import Analysis
 from apps.core.errors import ApplicationError
 from apps.corpus.selectors import list_card_works
-from apps.engine.config import model_label
+from apps.engine.config import default_model_key, model_label
 
 PAGE_SIZES = (25, 50, 100)
 HISTORY_PAGE_SIZE = 24
@@ -225,13 +225,20 @@ def analysis_crop(request: HttpRequest, pk) -> HttpResponse:
 
 def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.list_analyses(request.user, own=True), HISTORY_PAGE_SIZE)
-    return render(
-        request, "analysis/history.html", {"page": page.get_page(request.GET.get("page"))}
-    )
+    shown = page.get_page(request.GET.get("page"))
+    for analysis in shown.object_list:
+        analysis.model_label = model_label(analysis.model_key)
+    return render(request, "analysis/history.html", {"page": shown})
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    form = TextQueryForm(request.GET if "q" in request.GET else None)
+    params = None
+    if "q" in request.GET:
+        # A link or a bookmark may carry only the text: search with the default model.
+        params = request.GET.copy()
+        if not params.get("model"):
+            params["model"] = default_model_key()
+    form = TextQueryForm(params)
     context: dict = {"form": form}
     status = 200
     if form.is_bound and form.is_valid():

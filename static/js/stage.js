@@ -27,6 +27,8 @@ function parseBox(text) {
 function setUp(root) {
   const width = Number(root.dataset.width);
   const height = Number(root.dataset.height);
+  // The stage is no wider than the image may be at its greatest height (analysis.css).
+  root.style.setProperty("--af-aspect", String(width / height));
   const mark = root.querySelector(".af-crop-mark");
   if (mark) place(mark, parseBox(mark.dataset.box), width, height);
   const grid = root.querySelector("[data-grid]");
@@ -53,7 +55,8 @@ function setUp(root) {
       case "ArrowLeft": col = Math.max(0, col - 1); break;
       case "ArrowRight": col = Math.min(cols - 1, col + 1); break;
       case "Escape": {
-        const clear = root.querySelector("[data-clear-cell]");
+        // "Whole painting" sits in the results' header, outside the stage.
+        const clear = document.querySelector("[data-clear-cell]");
         if (clear) {
           event.preventDefault();
           clear.click();
@@ -66,7 +69,8 @@ function setUp(root) {
     byPosition.get(`${row},${col}`)?.focus();
   });
 
-  const toggle = root.querySelector("[data-grid-toggle]");
+  // The toggle sits in the toolbar above the stage.
+  const toggle = document.querySelector("[data-grid-toggle]");
   if (toggle) {
     toggle.addEventListener("click", () => {
       const shown = toggle.getAttribute("aria-pressed") !== "true";

@@ -15,8 +15,10 @@ Put page tests in this folder and ask for these fixtures:
     A function: ``logged_in(user)`` signs ``page`` in as ``user`` (a session cookie, no form).
 ``screenshots``
     A function: ``screenshots("state")`` saves the whole page at 1440 and at 390 px wide as
-    ``test-artifacts/<test>-<state>-<width>.png``; a page wider than the window (one that
-    scrolls sideways on a phone) fails the test like a console error.
+    ``test-artifacts/<test>-<state>-<width>.png``, every image loaded (lazy ones too); a page
+    wider than the window (one that scrolls sideways on a phone) fails the test like a
+    console error. ``screenshots("state", full_page=False)`` saves the window only, for a
+    state that lies over the page (a modal dialog stays in the window).
 ``browser``
     The one Chromium of the session. Without ``/usr/bin/chromium`` the tests that use it are
     skipped, or fail where ``CI=true``.
@@ -43,6 +45,7 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Frame,
     Page,
     Playwright,
     Request,
@@ -75,6 +78,14 @@ document.addEventListener("securitypolicyviolation", (event) => {
   );
 }, true);
 """
+
+# Loads every image of the page, lazy ones below the first screen too, so that a full-page
+# screenshot shows them rather than blank boxes.
+LOAD_IMAGES = """async () => {
+  const images = [...document.images];
+  for (const image of images) image.loading = "eager";
+  await Promise.all(images.map((image) => image.decode().catch(() => null)));
+}"""
 
 GUARD = pytest.StashKey["PageGuard"]()
 
@@ -109,6 +120,14 @@ class PageGuard:
     problems: list[str] = field(default_factory=list)
     expected: list[tuple[int, str]] = field(default_factory=list)
     blocked: set[str] = field(default_factory=set)
+    # How many documents each frame has shown, that count when each request began, and the
+    # requests aborted so far: one the browser cut short because its frame went on to another
+    # page is no fault of the page (a test that follows a link before the favicon has
+    # arrived, say). Which it was is known once the next document has come, so `check` sorts
+    # them out.
+    loads: dict[Frame, int] = field(default_factory=dict)
+    started: dict[Request, int] = field(default_factory=dict)
+    aborted: list[tuple[Request, Frame | None, int]] = field(default_factory=list)
 
     def expect_status(self, status: int, path: str) -> None:
         """Allow responses of ``status`` for URLs whose path is ``path``: an error page the
@@ -132,6 +151,10 @@ class PageGuard:
         context.add_init_script(REPORT_CSP_VIOLATIONS)
         context.on("console", self._on_console)
         context.on("weberror", lambda web: self.problems.append(f"uncaught exception: {web.error}"))
+        context.on("request", self._on_request)
+        context.on("requestfinished", lambda request: self.started.pop(request, None))
+        page.on("framenavigated", self._on_frame_navigated)
+        context.on("page", lambda tab: tab.on("framenavigated", self._on_frame_navigated))
         context.on("requestfailed", self._on_request_failed)
         context.on("response", self._on_response)
 
@@ -153,8 +176,28 @@ class PageGuard:
         where = message.location.get("url", "")
         self.problems.append(f"console error: {message.text} ({where})")
 
+    @staticmethod
+    def _frame(request: Request) -> Frame | None:
+        try:
+            return request.frame
+        except Exception:  # a service worker's request has no frame
+            return None
+
+    def _on_frame_navigated(self, frame: Frame) -> None:
+        self.loads[frame] = self.loads.get(frame, 0) + 1
+
+    def _on_request(self, request: Request) -> None:
+        frame = self._frame(request)
+        if frame is not None and not request.is_navigation_request():
+            self.started[request] = self.loads.get(frame, 0)
+
     def _on_request_failed(self, request: Request) -> None:
-        if request.url not in self.blocked:
+        began = self.started.pop(request, None)
+        if request.url in self.blocked:
+            return
+        if request.failure == "net::ERR_ABORTED" and began is not None:
+            self.aborted.append((request, self._frame(request), began))
+        else:
             self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _on_response(self, response: Response) -> None:
@@ -167,6 +210,10 @@ class PageGuard:
         """Raise if anything went wrong, after giving late events a moment to arrive."""
         if self.page is not None and not self.page.is_closed():
             self.page.wait_for_timeout(100)
+        for request, frame, began in self.aborted:
+            if self.loads.get(frame, 0) <= began:
+                self.problems.append(f"request failed: {request.url} ({request.failure})")
+        self.aborted.clear()
         if self.problems:
             raise AssertionError(
                 "The page had problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
@@ -237,15 +284,16 @@ def logged_in(page: Page, live_server) -> Callable[[AbstractBaseUser], None]:
 
 
 @pytest.fixture
-def screenshots(page: Page, page_guard: PageGuard, request) -> Callable[[str], list[Path]]:
-    """``screenshots(state)`` saves the whole page at each width and returns the files.
+def screenshots(page: Page, page_guard: PageGuard, request) -> Callable[..., list[Path]]:
+    """``screenshots(state)`` saves the whole page at each width and returns the files
+    (``full_page=False``: the window only).
 
     A page wider than the window (one that scrolls sideways on a phone) counts as a problem
     of the page, like a console error.
     """
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
 
-    def take(state: str) -> list[Path]:
+    def take(state: str, *, full_page: bool = True) -> list[Path]:
         ARTIFACTS.mkdir(exist_ok=True)
         files = []
         for viewport in (DESKTOP, PHONE):
@@ -255,8 +303,9 @@ def screenshots(page: Page, page_guard: PageGuard, request) -> Callable[[str], l
                 page_guard.problems.append(
                     f"{page.url} is {width} px wide in a {viewport['width']} px window"
                 )
+            page.evaluate(LOAD_IMAGES)
             path = ARTIFACTS / f"{name}-{state}-{viewport['width']}.png"
-            page.screenshot(path=path, full_page=True, animations="disabled")
+            page.screenshot(path=path, full_page=full_page, animations="disabled")
             files.append(path)
         page.set_viewport_size(DESKTOP)
         return files

@@ -78,6 +78,36 @@ def test_a_failed_request_is_a_problem(page, page_guard):
     assert any(p.startswith("request failed:") and "artefact.css?again" in p for p in seen), seen
 
 
+def test_a_request_cut_short_by_leaving_the_page_is_no_problem(page, page_guard):
+    left_behind = []
+    page.on("requestfailed", lambda request: left_behind.append(request.url))
+    page.route("**/static/css/artefact.css?slow", lambda route: None)  # never answered
+    page.goto("/")
+    page.evaluate("() => { fetch('/static/css/artefact.css?slow').catch(() => {}); }")
+    page.wait_for_timeout(200)
+    page.goto("/accounts/login/")
+
+    assert problems_after(page_guard, page) == []
+    assert any("artefact.css?slow" in url for url in left_behind), left_behind
+
+
+def test_a_request_aborted_on_a_page_that_stays_is_still_a_problem(page, page_guard):
+    page.route("**/static/css/artefact.css?stopped", lambda route: None)  # never answered
+    page.goto("/")
+    page.evaluate(
+        """() => {
+          const control = new AbortController();
+          fetch('/static/css/artefact.css?stopped', {signal: control.signal}).catch(() => {});
+          setTimeout(() => control.abort(), 100);
+        }"""
+    )
+    page.wait_for_timeout(300)
+
+    with pytest.raises(AssertionError, match=r"request failed: .*artefact\.css\?stopped"):
+        page_guard.check()
+    page_guard.problems.clear()
+
+
 def test_the_guard_raises_with_every_problem_it_saw(page, page_guard):
     page_guard.problems.extend(["console error: one", "HTTP 500: GET /two"])
 
