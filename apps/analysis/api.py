@@ -41,6 +41,7 @@ from apps.analysis.serializers import (
 )
 from apps.core.api import AnalysisRateThrottle
 from apps.core.errors import NotFoundError
+from apps.core.files import stored_file_response
 from apps.corpus.selectors import list_works_for_hits
 
 
@@ -141,7 +142,7 @@ class AnalysisImage(APIView):
         analysis = _owned(request, pk)
         query = read_query(ImageQuerySerializer, request)
         field = analysis.thumbnail if query["size"] == "thumbnail" else analysis.image
-        return FileResponse(field.open("rb"))
+        return stored_file_response(field)
 
 
 class CellResults(APIView):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import NotFoundError
+from apps.core.files import stored_file_response
 from apps.corpus import selectors
 from apps.corpus.models import Creator, Sentence, Topic, WorkImage
 from apps.corpus.serializers import WorkSummarySerializer, work_summary
@@ -153,4 +154,4 @@ class WorkImageFile(APIView):
     @extend_schema(responses={(200, "image/*"): bytes})
     def get(self, request: Request, pk: int) -> FileResponse:
         image = get_object_or_404(WorkImage, pk=pk, work__published=True)
-        return FileResponse(image.image.open("rb"))
+        return stored_file_response(image.image)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.corpus import services
-from apps.corpus.models import Work
+from apps.corpus.models import Work, WorkImage
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +99,13 @@ def test_corpus_endpoints_need_authentication(client, corpus):
     response = client.get("/api/v1/works/W100")
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
+
+
+def test_a_figure_whose_file_is_gone_answers_404(api, corpus):
+    image = WorkImage.objects.filter(work__published=True).first()
+    image.image.storage.delete(image.image.name)
+
+    response = api.get(f"/api/v1/work-images/{image.pk}")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "file_missing"
