@@ -9,8 +9,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from apps.analysis.models import ExampleImage
 from apps.corpus import selectors as corpus_selectors
-from apps.demo.models import GalleryImage
 from apps.engine.config import default_model_key, model_keys, model_label
 
 ACCEPTED_TYPES = "image/jpeg,image/png,image/webp,image/tiff,image/gif"
@@ -46,7 +46,7 @@ class UploadForm(FilterForm):
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPTED_TYPES}),
     )
     example = forms.ModelChoiceField(
-        queryset=GalleryImage.objects.all(), required=False, widget=forms.HiddenInput
+        queryset=ExampleImage.objects.all(), required=False, widget=forms.HiddenInput
     )
 
     def clean(self) -> dict:

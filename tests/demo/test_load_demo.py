@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
+from apps.analysis.models import ExampleImage
 from apps.corpus.models import Sentence, SentenceEmbedding, Work
-from apps.demo.models import GalleryImage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -25,7 +25,9 @@ def test_load_demo_imports_embeds_and_registers_the_gallery(models, media, capsy
         doi.startswith("10.5555") or "10.5555/" in doi
         for doi in Work.objects.values_list("doi", flat=True)
     )
-    assert GalleryImage.objects.count() == 12
+    examples = ExampleImage.objects.all()
+    assert examples.count() == 12
+    assert all((media / example.thumbnail.name).is_file() for example in examples)
     assert authenticate(username="demo", password="demo") is not None
     assert "Log in as demo / demo" in capsys.readouterr().out
 
