@@ -160,6 +160,8 @@ class Heatmap(models.Model):
     """A Grad-ECLIP map over the analysed image, under one model key: of a sentence of the
     corpus, or of a free text ('Where is …?', `text` with its `text_digest`)."""
 
+    MAX_TEXT_CHARS = 300  # a phrase to look for, not a paragraph
+
     analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="heatmaps")
     sentence = models.ForeignKey(
         "corpus.Sentence", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -197,3 +199,29 @@ class Heatmap(models.Model):
 
     def array(self) -> np.ndarray:
         return np.frombuffer(bytes(self.values), dtype=np.float32).reshape(self.rows, self.cols)
+
+
+@cleanup.select
+class ExampleImage(models.Model):
+    """A painting of the workspace's example gallery, analysed with one click. Curated in the
+    admin; the embedded default's `load_demo` fills it with held-out demo scenes. The image
+    is stored as a metadata-free copy with a thumbnail for the gallery, like an upload."""
+
+    position = models.PositiveSmallIntegerField(
+        unique=True, help_text="Order in the gallery (smallest first)."
+    )
+    title = models.CharField(max_length=300)
+    artist = models.CharField(max_length=200, blank=True)
+    credit = models.CharField(
+        max_length=300, blank=True, help_text="Source and licence, shown under the image."
+    )
+    image = models.ImageField(upload_to="examples/", max_length=300)
+    thumbnail = models.ImageField(upload_to="examples/thumbnails/", max_length=300)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.title

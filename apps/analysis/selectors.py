@@ -11,10 +11,15 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
-from apps.analysis.models import Analysis, AnalysisEmbedding, AnalysisResult, Heatmap
+from apps.analysis.models import (
+    Analysis,
+    AnalysisEmbedding,
+    AnalysisResult,
+    ExampleImage,
+    Heatmap,
+)
 from apps.corpus.models import Work
 from apps.corpus.selectors import SentenceHit
-from apps.demo.models import GalleryImage
 from apps.engine.config import engine_config, model_keys, model_label
 
 MODEL_FIELDS_FROM_WORKERS = (
@@ -36,9 +41,9 @@ def list_analyses(user, *, own: bool = False) -> QuerySet[Analysis]:
     return queryset if user.is_staff and not own else queryset.filter(owner=user)
 
 
-def list_examples() -> QuerySet[GalleryImage]:
+def list_examples() -> QuerySet[ExampleImage]:
     """The example paintings the workspace offers (curated in the admin)."""
-    return GalleryImage.objects.all()
+    return ExampleImage.objects.all()
 
 
 def get_lineage(analysis: Analysis) -> dict[str, Analysis | None]:
@@ -69,6 +74,7 @@ class AnalysisView:
     cell: tuple[int, int] | None = None
     k: int = 25
     group: bool = False
+    where: str = ""
 
     def differs_from(self, analysis: Analysis) -> bool:
         return (
@@ -117,6 +123,7 @@ def read_view(params: Mapping, analysis: Analysis) -> AnalysisView:
         cell=cell,
         k=int(k) if k.isdigit() and 1 <= int(k) <= 100 else settings.ANALYSIS_RESULTS,
         group=params.get("group") == "work",
+        where=params.get("where", "").strip()[: Heatmap.MAX_TEXT_CHARS],
     )
 
 

@@ -133,7 +133,9 @@ class TextHeatmapRequestSerializer(serializers.Serializer):
 
 
 class TextHeatmapJobSerializer(serializers.Serializer):
-    job_id = serializers.CharField()
+    job_id = serializers.CharField(
+        allow_null=True, help_text="The queued job, or null when the map is already stored."
+    )
     digest = serializers.CharField(help_text="The map's id in `…/where/{digest}.png|json`.")
     png_url = serializers.URLField()
     json_url = serializers.URLField()

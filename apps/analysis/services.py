@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import django_rq
 import numpy as np
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 from rq import Callback
@@ -35,6 +37,7 @@ from apps.analysis.models import (
     Analysis,
     AnalysisEmbedding,
     AnalysisResult,
+    ExampleImage,
     Heatmap,
     ResultQuery,
 )
@@ -275,38 +278,38 @@ def run_analysis(analysis_id: str) -> None:
         _set_progress(analysis, 20)
 
     started = time.perf_counter()
-    # The whole image needs no more pixels than the model's input has; a crop is encoded from
-    # its region of the upload at full resolution.
-    whole = _model_image(analysis, model.preprocess.shortest_edge)
-    original = _read_image(analysis) if analysis.crop else None
+    if analysis.crop:
+        # A region is a painting of its own: its vector and its grid come from one pass over
+        # the region cut from the upload at full resolution, so the cells subdivide it.
+        left, top, right, bottom = analysis.crop
+        picture = _read_image(analysis).crop((left, top, right, bottom))
+        size, offset = (right - left, bottom - top), (left, top)
+    else:
+        # The whole image needs no more pixels than the model's input has.
+        picture = _model_image(analysis, model.preprocess.shortest_edge)
+        size, offset = (analysis.width, analysis.height), (0, 0)
     timings["read_image"] = round(time.perf_counter() - started, 4)
 
     started = time.perf_counter()
     seen = engine.analyse_image(
-        whole, analysis.model_key, grid=settings.ANALYSIS_GRID, registry=registry
+        picture, analysis.model_key, grid=settings.ANALYSIS_GRID, registry=registry
     )
-    query = seen.embedding
-    if original is not None:
-        query = engine.embed_crop(
-            original, tuple(analysis.crop), analysis.model_key, registry=registry
-        )
     timings["embed"] = round(time.perf_counter() - started, 4)
     _set_progress(analysis, 70)
 
     rows, cols, dim = seen.cells.shape
-    size = (analysis.width, analysis.height)
     embedding = AnalysisEmbedding(
         analysis=analysis,
         model_key=analysis.model_key,
         dim=dim,
         grid_rows=rows,
         grid_cols=cols,
-        query_vector=np.ascontiguousarray(query, dtype=np.float32).tobytes(),
+        query_vector=np.ascontiguousarray(seen.embedding, dtype=np.float32).tobytes(),
         cell_vectors=np.ascontiguousarray(seen.cells, dtype=np.float32).tobytes(),
-        view_box=_rounded(engine.crop_box(size, model.preprocess)),
+        view_box=_in_image(engine.crop_box(size, model.preprocess), offset),
         cell_boxes=[
             [
-                _rounded(engine.cell_box(size, row, col, (rows, cols), model.preprocess))
+                _in_image(engine.cell_box(size, row, col, (rows, cols), model.preprocess), offset)
                 for col in range(cols)
             ]
             for row in range(rows)
@@ -348,8 +351,12 @@ def run_analysis(analysis_id: str) -> None:
         )
 
 
-def _rounded(box: Sequence[float]) -> list[float]:
-    return [round(float(value), 1) for value in box]
+def _in_image(box: Sequence[float], offset: tuple[int, int]) -> list[float]:
+    """A box of the picture a model pass saw, in pixels of the whole upload (a region's
+    picture starts at its crop's top-left corner), to a tenth of a pixel."""
+    left, top, right, bottom = box
+    dx, dy = offset
+    return [round(float(value), 1) for value in (left + dx, top + dy, right + dx, bottom + dy)]
 
 
 def create_analysis_from_upload(
@@ -367,7 +374,7 @@ def create_analysis_from_upload(
     else:
         with example.image.open("rb") as stored:
             data = stored.read()
-        filename = f"{example.title}.png"
+        filename = example.title + Path(example.image.name).suffix
     return create_analysis(
         owner=owner,
         data=data,
@@ -376,6 +383,39 @@ def create_analysis_from_upload(
         topic_ids=topic_ids,
         creator_ids=creator_ids,
     )
+
+
+def set_example_picture(example: ExampleImage, data: bytes) -> None:
+    """Check `data` like an upload and give it to `example` as its picture (a metadata-free
+    copy and a gallery thumbnail); the caller saves the row. Raises `InvalidImage`."""
+    clean = validate_image(
+        data,
+        max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
+        max_pixels=settings.ANALYSIS_MAX_PIXELS,
+        preview_size=THUMBNAIL_SIZE,
+    )
+    stem = uuid.uuid4().hex
+    example.width, example.height = clean.width, clean.height
+    example.image.save(f"{stem}.{clean.extension}", ContentFile(clean.content), save=False)
+    example.thumbnail.save(f"{stem}.jpg", ContentFile(_thumbnail(clean.image)), save=False)
+
+
+def create_example_image(
+    *, title: str, data: bytes, artist: str = "", credit: str = "", position: int | None = None
+) -> ExampleImage:
+    """Add a painting to the workspace's example gallery (last, unless `position` says)."""
+    if position is None:
+        last = ExampleImage.objects.aggregate(last=Max("position"))["last"]
+        position = 0 if last is None else last + 1
+    example = ExampleImage(title=title, artist=artist, credit=credit, position=position)
+    set_example_picture(example, data)
+    try:
+        example.save()
+    except Exception:
+        example.image.delete(save=False)
+        example.thumbnail.delete(save=False)
+        raise
+    return example
 
 
 def create_region_analysis(analysis: Analysis, crop: Sequence[float]) -> Analysis:
@@ -595,28 +635,32 @@ def compute_heatmaps(analysis_id: str, model_key: str, sentence_ids: Sequence[st
     return len(ordered)
 
 
-MAX_TEXT_HEATMAP_CHARS = 300
-
-
 def text_digest(text: str) -> str:
     """The id of a free-text heat map in URLs: the same words give the same map."""
     return hashlib.sha256(text.strip().encode()).hexdigest()[:32]
 
 
-def request_text_heatmap(analysis: Analysis, text: str) -> tuple[str, str]:
+def request_text_heatmap(analysis: Analysis, text: str) -> tuple[str, str | None]:
     """'Where is …?': queue a Grad-ECLIP map of any text over the image; returns the map's
-    digest (its id) and the job id. The engine explains text that no sentence holds, too."""
+    digest (its id) and the job id, or no job when the map of these words is already stored
+    (asking again costs no model pass). The engine explains text that no sentence holds,
+    too."""
     from apps.analysis import jobs
 
     phrase = text.strip()
-    if not 0 < len(phrase) <= MAX_TEXT_HEATMAP_CHARS:
+    if not 0 < len(phrase) <= Heatmap.MAX_TEXT_CHARS:
         raise ApplicationError(
-            "bad_text", f"Give 1 to {MAX_TEXT_HEATMAP_CHARS} characters to look for."
+            "bad_text", f"Give 1 to {Heatmap.MAX_TEXT_CHARS} characters to look for."
         )
     if analysis.status != Analysis.Status.DONE:
         raise ApplicationError(
             "analysis_not_ready", "The analysis has not finished yet; try again soon."
         )
+    digest = text_digest(phrase)
+    if Heatmap.objects.filter(
+        analysis=analysis, model_key=analysis.model_key, text_digest=digest, sentence=None
+    ).exists():
+        return digest, None
     job = _gpu_queue().enqueue(
         jobs.run_text_heatmap,
         str(analysis.id),
@@ -624,7 +668,7 @@ def request_text_heatmap(analysis: Analysis, text: str) -> tuple[str, str]:
         phrase,
         job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
     )
-    return text_digest(phrase), job.id
+    return digest, job.id
 
 
 def compute_text_heatmap(analysis_id: str, model_key: str, text: str) -> None:

@@ -3,9 +3,10 @@ text search. Thin: forms read the input, services and selectors do the work, and
 `ApplicationError` becomes a message on the page.
 
 Every state of the analysis page is its URL: `?model=&topics=&creators=` (the ranking),
-`cell=r,c` (a grid cell's sentences), `k=` (how many), `group=work` and `heatmap=<sentence>`
-(read by the page's script). Opening a URL whose model or filters differ from the analysis's
-re-ranks it first, so a pasted link shows what its sender saw.
+`cell=r,c` (a grid cell's sentences), `k=` (how many), `group=work`, and the map on the
+image, `heatmap=<sentence>` or `where=<words>` (read by the page's script). Opening a URL
+whose model or filters differ from the analysis's re-ranks it first, so a pasted link shows
+what its sender saw.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.analysis import selectors, services
 from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm
 from apps.analysis.models import Analysis
 from apps.core.errors import ApplicationError
+from apps.core.files import stored_file_response
 from apps.corpus.selectors import list_card_works
 from apps.engine.config import default_model_key, model_label
 
@@ -65,8 +67,9 @@ def workspace(request: HttpRequest) -> HttpResponse:
 
 
 def example_image(request: HttpRequest, pk: int) -> FileResponse:
+    """An example's gallery thumbnail (the full painting is read only when it is analysed)."""
     example = get_object_or_404(selectors.list_examples(), pk=pk)
-    return FileResponse(example.image.open("rb"), content_type="image/png")
+    return stored_file_response(example.thumbnail, content_type="image/jpeg")
 
 
 def analysis_url(analysis: Analysis, **params) -> str:
@@ -131,13 +134,14 @@ class _PageUrls:
         self.query = (
             request.GET.copy() if "model" in request.GET else selectors.build_view_query(analysis)
         )
-        for name in ("cell", "k", "group", "heatmap"):
+        for name in ("cell", "k", "group", "heatmap", "where"):
             if name in request.GET and name not in self.query:
                 self.query[name] = request.GET[name]
 
     def with_(self, **changes: str | None) -> str:
         query = self.query.copy()
         query.pop("heatmap", None)
+        query.pop("where", None)
         for name, value in changes.items():
             query.pop(name, None)
             if value is not None:
@@ -162,7 +166,9 @@ def _grid(embedding, page: _PageUrls, selected, analysis: Analysis) -> dict | No
         for col, box in enumerate(boxes)
     ]
     left, top, right, bottom = grid["view_box"]
-    partial = left > 1 or top > 1 or right < analysis.width - 1 or bottom < analysis.height - 1
+    # What the analysis asked about: its region, or the whole painting.
+    x0, y0, x1, y1 = analysis.crop or (0, 0, analysis.width, analysis.height)
+    partial = left > x0 + 1 or top > y0 + 1 or right < x1 - 1 or bottom < y1 - 1
     return {**grid, "links": links, "partial": partial}
 
 

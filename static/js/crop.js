@@ -16,6 +16,7 @@ function setUp() {
   );
   const width = Number(stage.dataset.width);
   const height = Number(stage.dataset.height);
+  const region = stage.dataset.region?.split(",").map(Number);
   let cropper = null;
 
   function fillFields(data) {
@@ -38,6 +39,8 @@ function setUp() {
       rotatable: false,
       scalable: false,
       autoCropArea: 0.5,
+      // On a region's page the frame starts on that region.
+      ...(region && { data: { x: region[0], y: region[1], width: region[2] - region[0], height: region[3] - region[1] } }),
       crop(event) {
         fillFields(event.detail);
       },

@@ -1,5 +1,6 @@
 // The image stage of an analysis page: places the grid the model saw over the painting,
-// moves between cells with the arrow keys, and dims what the model did not see.
+// moves between cells with the arrow keys, dims what the model did not see, and enlarges a
+// region analysis's region.
 //
 // The server renders every cell as a link (`?cell=r,c`, so each state is a URL) carrying its
 // box in original-image pixels; this module only positions them, in percent of the image, so
@@ -24,11 +25,23 @@ function parseBox(text) {
   return text.split(",").map(Number);
 }
 
+// A region's page enlarges the region: the canvas (painting and overlays, placed in percent
+// of the painting) is scaled so that the region fills the stage.
+function zoomTo(root, region, width, height) {
+  const [left, top, right, bottom] = region;
+  root.style.setProperty("--af-view-aspect", String((right - left) / (bottom - top)));
+  root.style.setProperty("--af-canvas-width", percent(width, right - left));
+  root.style.setProperty("--af-canvas-left", percent(-left, right - left));
+  root.style.setProperty("--af-canvas-top", percent(-top, bottom - top));
+  root.classList.add("af-stage-zoomed");
+}
+
 function setUp(root) {
   const width = Number(root.dataset.width);
   const height = Number(root.dataset.height);
   // The stage is no wider than the image may be at its greatest height (analysis.css).
-  root.style.setProperty("--af-aspect", String(width / height));
+  root.style.setProperty("--af-image-aspect", String(width / height));
+  if (root.dataset.region) zoomTo(root, parseBox(root.dataset.region), width, height);
   const mark = root.querySelector(".af-crop-mark");
   if (mark) place(mark, parseBox(mark.dataset.box), width, height);
   const grid = root.querySelector("[data-grid]");

@@ -85,6 +85,17 @@ def test_crop_is_encoded_afresh(api, corpus, workers, models):
     whole = engine.embed_image(image, "clip", registry=models)
     assert not np.allclose(stored, whole, atol=1e-3)
 
+    # The grid subdivides the region, in pixels of the whole painting.
+    embedding = AnalysisEmbedding.objects.get(analysis_id=analysis_id, model_key="clip")
+    region = engine.analyse_image(image.crop((40, 30, 240, 230)), "clip", registry=models)
+    np.testing.assert_allclose(embedding.cell(0, 0), region.cells[0, 0], atol=1e-5)
+    np.testing.assert_allclose(embedding.cell(6, 3), region.cells[6, 3], atol=1e-5)
+    grid = body["grid"]
+    assert grid["view_box"] == [40.0, 30.0, 240.0, 230.0]  # the region is square
+    cells = np.array(grid["cells"])
+    np.testing.assert_allclose(cells[0, 0, :2], [40, 30], atol=0.1)
+    np.testing.assert_allclose(cells[-1, -1, 2:], [240, 230], atol=0.1)
+
 
 def reduced_copy(analysis_id) -> Image.Image:
     with Analysis.objects.get(pk=analysis_id).reduced.open("rb") as handle:

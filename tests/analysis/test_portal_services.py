@@ -188,6 +188,12 @@ def test_where_is_maps_any_text_over_the_image(api, corpus, redis_connection):
     # The same words again replace the map instead of adding one.
     services.compute_text_heatmap(str(analysis.pk), "clip", "a red boat")
     assert Heatmap.objects.filter(analysis=analysis, sentence=None).count() == 1
+    # Asked again, a stored map costs no second model pass.
+    queued = gpu_queue().count
+    again = api.post(f"/api/v1/analyses/{analysis.pk}/where", {"text": "a red boat"}, format="json")
+    assert again.status_code == 202
+    assert (again.json()["job_id"], again.json()["digest"]) == (None, body["digest"])
+    assert gpu_queue().count == queued
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 301])

@@ -19,6 +19,7 @@ from django.core.management import call_command
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from apps.analysis import services
 from apps.analysis.models import Heatmap
 from apps.corpus.models import Creator, Topic, Work
 from apps.demo.quality import WEIGHTS
@@ -286,7 +287,24 @@ def test_a_region_is_analysed_undone_and_the_ranking_switched_and_filtered(
     expect(page.locator(".af-analysis-head")).to_contain_text(
         "region " + ", ".join(str(value) for value in region)
     )
-    expect(page.locator(".af-crop-mark")).to_be_visible()
+    # The region fills the stage, and its grid subdivides it.
+    stage = page.locator("[data-stage]")
+    expect(stage).to_have_class(re.compile(r"\baf-stage-zoomed\b"))
+    shown = stage.bounding_box()
+    assert shown["width"] / shown["height"] == pytest.approx(
+        (region[2] - region[0]) / (region[3] - region[1]), rel=0.02
+    )
+    cells = page.locator("[data-cell]")
+    first_cell, last_cell = cells.first.bounding_box(), cells.last.bounding_box()
+    assert first_cell["x"] >= shown["x"] - 1
+    assert first_cell["y"] >= shown["y"] - 1
+    assert last_cell["x"] + last_cell["width"] <= shown["x"] + shown["width"] + 1
+    assert last_cell["y"] + last_cell["height"] <= shown["y"] + shown["height"] + 1
+    view = [
+        float(v) for v in page.locator("[data-view-box]").get_attribute("data-view-box").split(",")
+    ]
+    assert region[0] <= view[0] < view[2] <= region[2]
+    assert region[1] <= view[1] < view[3] <= region[3]
     region_sentences = sentences(page)
     assert region_sentences != first_sentences
     screenshots("region")
@@ -451,6 +469,26 @@ def test_heatmaps_citations_context_the_work_and_text_search(
     expect(layer).to_have_attribute("src", re.compile(rf"/heatmaps/{top_ids[2]}\.png"))
     layer.evaluate("(image) => image.decode()")
     page.get_by_role("button", name="Hide heatmap", exact=True).last.click()
+
+    # "Where is …?": any words, not only a result's sentence, get their map; the URL keeps it.
+    page.get_by_label("Where is …?").fill("a white bird")
+    page.get_by_role("button", name="Show where").click()
+    expect(caption).to_contain_text("Where is “a white bird”", timeout=JOB_MS)
+    digest = services.text_digest("a white bird")
+    expect(layer).to_have_attribute("src", re.compile(rf"/where/{digest}\.png\?max_side="))
+    layer.evaluate("(image) => image.decode()")
+    assert query(page)["where"] == ["a white bird"]
+    assert "heatmap" not in query(page)
+    assert Heatmap.objects.get(analysis_id=analysis_id, text_digest=digest).text == "a white bird"
+    scroll_to_top(page)
+    screenshots("where-is", full_page=False)
+    page.reload()
+    expect(caption).to_contain_text("Where is “a white bird”", timeout=JOB_MS)
+    expect(page.get_by_label("Where is …?")).to_have_value("a white bird")
+    layer.evaluate("(image) => image.decode()")
+    page.locator("[data-heatmap-controls]").get_by_role("button", name="Hide heatmap").click()
+    expect(layer).to_be_hidden()
+    assert "where" not in query(page)
 
     # Copy BibTeX: the clipboard holds the entry and the live region says so.
     work_href = first_card.locator("[data-work-panel]").get_attribute("href")
