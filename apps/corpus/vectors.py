@@ -67,6 +67,19 @@ def get_stored_dimension(model_key: str) -> int | None:
     return row[0] if row else None
 
 
+def get_vector_index_rows(model_key: str, dim: int) -> float | None:
+    """How many rows the model's HNSW index holds, as PostgreSQL last counted them (set when
+    the index is built, kept up by vacuum), or None when there is no index. A catalog read:
+    cheap enough for every search to choose its plan by."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE relname = %s AND relkind = 'i'",
+            [_index_name(model_key, dim)],
+        )
+        row = cursor.fetchone()
+    return None if row is None else max(0.0, float(row[0]))
+
+
 def drop_vector_index(model_key: str) -> None:
     """Drop a model's HNSW index (before a bulk load; rebuilt by :func:`ensure_vector_index`)."""
     _check_model_key(model_key)
