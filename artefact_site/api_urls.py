@@ -10,6 +10,7 @@ app_name = "api"
 urlpatterns = [
     path("", include("apps.analysis.api_urls")),
     path("", include("apps.corpus.api_urls")),
+    path("", include("apps.library.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the site's CSP allows.
     path(

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.corpus",
     "apps.analysis",
+    "apps.library",
     "apps.demo",
     # Last, as django-cleanup asks; select mode: only models marked `cleanup.select`.
     "django_cleanup.apps.CleanupSelectedConfig",

@@ -151,6 +151,11 @@ def workers(tiny_models, media, settings, redis_connection):
 def api(django_user_model) -> APIClient:
     """An API client authenticated with a token of a fresh researcher account."""
     user = django_user_model.objects.create_user("researcher", password="a-long-passphrase-42")
+    return token_client(user)
+
+
+def token_client(user) -> APIClient:
+    """An API client that sends a fresh API token of `user` (as `client.user`)."""
     client = APIClient()
     _token, key = create_api_token(user, "tests")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
