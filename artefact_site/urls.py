@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.analysis.urls")),
     path("", include("apps.corpus.urls")),
+    path("", include("apps.library.urls")),
+    path("library/actions/", include("apps.library.action_urls")),
     path("api/v1/", include("artefact_site.api_urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
