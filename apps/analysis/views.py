@@ -26,6 +26,7 @@ from apps.core.errors import ApplicationError
 from apps.core.files import stored_file_response
 from apps.corpus.selectors import list_card_works
 from apps.engine.config import default_model_key, model_label
+from apps.library import selectors as library_selectors
 
 PAGE_SIZES = (25, 50, 100)
 HISTORY_PAGE_SIZE = 24
@@ -98,6 +99,10 @@ def analysis_page(request: HttpRequest, pk) -> HttpResponse:
         analysis.refresh_from_db()
     embedding = selectors.get_embedding(analysis)
     page = _PageUrls(request, analysis)
+    saved = library_selectors.get_saved_for_analysis(analysis)
+    pins = list(library_selectors.list_pins(saved)) if saved else []
+    for pin in pins:
+        pin.place_url = library_selectors.analysis_page_url(analysis, pin.cell)
     context = {
         "analysis": analysis,
         "view": view,
@@ -109,6 +114,9 @@ def analysis_page(request: HttpRequest, pk) -> HttpResponse:
         "whole_url": page.with_(cell=None),
         "group_url": page.with_(group="work"),
         "ungroup_url": page.with_(group=None),
+        "saved": saved,
+        "pins": pins,
+        "pinned_ids": library_selectors.list_pinned_sentence_ids(saved, view.cell),
     }
     if analysis.status == Analysis.Status.DONE:
         try:
@@ -245,7 +253,14 @@ def search(request: HttpRequest) -> HttpResponse:
         if not params.get("model"):
             params["model"] = default_model_key()
     form = TextQueryForm(params)
-    context: dict = {"form": form}
+    # The words' form carries the filters along (and the filters' form the words).
+    kept = [
+        (name, value)
+        for name in ("model", "topics", "creators")
+        for value in (params.getlist(name) if params else [])
+        if value
+    ]
+    context: dict = {"form": form, "kept_filters": kept}
     status = 200
     if form.is_bound and form.is_valid():
         data = form.cleaned_data

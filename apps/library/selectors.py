@@ -74,6 +74,29 @@ def list_pins(saved: SavedAnalysis) -> QuerySet[PinnedSentence]:
     return saved.pins.select_related("sentence__work").order_by("created_at", "id")
 
 
+def get_pin(saved: SavedAnalysis, sentence_id: str, cell: tuple[int, int] | None):
+    """The pin of a sentence at one place (a cell, or the whole image or crop), if any."""
+    row, col = cell if cell else (None, None)
+    return saved.pins.filter(sentence_id=sentence_id, cell_row=row, cell_col=col).first()
+
+
+def get_own_pin(user, pin_id: int) -> PinnedSentence | None:
+    return (
+        PinnedSentence.objects.filter(pk=pin_id, saved__analysis__owner=user)
+        .select_related("saved__analysis")
+        .first()
+    )
+
+
+def list_pinned_sentence_ids(saved: SavedAnalysis | None, cell: tuple[int, int] | None) -> set:
+    """The sentences pinned at one place of a saved analysis: the cards shown there that say
+    "Pinned"."""
+    if saved is None:
+        return set()
+    row, col = cell if cell else (None, None)
+    return set(saved.pins.filter(cell_row=row, cell_col=col).values_list("sentence_id", flat=True))
+
+
 def analysis_page_url(analysis: Analysis, cell: tuple[int, int] | None = None) -> str:
     """The analysis page under the analysis's model and filters, showing `cell` (the page
     reads `cell=row,col`) or the whole image (or crop)."""

@@ -128,6 +128,8 @@ class PageGuard:
     loads: dict[Frame, int] = field(default_factory=dict)
     started: dict[Request, int] = field(default_factory=dict)
     aborted: list[tuple[Request, Frame | None, int]] = field(default_factory=list)
+    # A download shows as a navigation the browser aborted: those URLs are no failure.
+    downloads: set[str] = field(default_factory=set)
 
     def expect_status(self, status: int, path: str) -> None:
         """Allow responses of ``status`` for URLs whose path is ``path``: an error page the
@@ -155,6 +157,7 @@ class PageGuard:
         context.on("requestfinished", lambda request: self.started.pop(request, None))
         page.on("framenavigated", self._on_frame_navigated)
         context.on("page", lambda tab: tab.on("framenavigated", self._on_frame_navigated))
+        page.on("download", lambda download: self.downloads.add(download.url))
         context.on("requestfailed", self._on_request_failed)
         context.on("response", self._on_response)
 
@@ -195,6 +198,9 @@ class PageGuard:
         began = self.started.pop(request, None)
         if request.url in self.blocked:
             return
+        if request.failure == "net::ERR_ABORTED" and request.is_navigation_request():
+            self.aborted.append((request, self._frame(request), -1))
+            return
         if request.failure == "net::ERR_ABORTED" and began is not None:
             self.aborted.append((request, self._frame(request), began))
         else:
@@ -211,7 +217,10 @@ class PageGuard:
         if self.page is not None and not self.page.is_closed():
             self.page.wait_for_timeout(100)
         for request, frame, began in self.aborted:
-            if self.loads.get(frame, 0) <= began:
+            if began < 0:  # an aborted navigation: a failure unless it was a download
+                if request.url not in self.downloads:
+                    self.problems.append(f"request failed: {request.url} ({request.failure})")
+            elif self.loads.get(frame, 0) <= began:
                 self.problems.append(f"request failed: {request.url} ({request.failure})")
         self.aborted.clear()
         if self.problems:
