@@ -15,6 +15,7 @@ from django.utils.csp import CSP
 
 from apps.engine.config import model_settings_from_env
 from artefact_site import embedded
+from artefact_site.secret_key import load_or_create_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,14 +48,36 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 
-# A development key is fine for a checkout on a laptop; a deployment with DEBUG off must set one.
-_DEV_SECRET_KEY = "artefact-insecure-development-key-set-SECRET_KEY-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET_KEY
-
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 DATA_ROOT = embedded.default_data_root()
+
+# Never a key written in the source: without SECRET_KEY, one generated on first start and kept
+# in DATA_ROOT/secret_key (mode 0600). Several web hosts must share one: set SECRET_KEY there.
+SECRET_KEY = os.environ.get("SECRET_KEY") or load_or_create_secret_key(DATA_ROOT)
+
+# HTTPS deployments (ARTEFACT_HTTPS=true): cookies only over HTTPS, plain HTTP redirected, and
+# HSTS. Behind ARTEFACT_PROXY_COUNT reverse proxies, X-Forwarded-Proto says whether the client
+# used HTTPS and X-Forwarded-For who the client is (the log-in lockout and rate limits count
+# per client address).
+ARTEFACT_HTTPS = env_bool("ARTEFACT_HTTPS", False)
+ARTEFACT_PROXY_COUNT = env_int("ARTEFACT_PROXY_COUNT", 0)
+if ARTEFACT_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if ARTEFACT_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("ARTEFACT_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ARTEFACT_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("ARTEFACT_HSTS_PRELOAD", False)
+    # /healthz answers the load balancer's plain-HTTP probe instead of redirecting it.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a commitment the site's owner makes for the whole domain (browsers
+        # then never try HTTP there); it stays theirs to make, so its warning is silenced.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 MEDIA_ROOT = DATA_ROOT / "media"
 MEDIA_URL = "/media/"
 STATIC_ROOT = DATA_ROOT / "static"
