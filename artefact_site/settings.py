@@ -7,6 +7,7 @@ Every variable, its default and its meaning are listed in README.md ("Configurat
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -101,6 +102,8 @@ INSTALLED_APPS = [
     "apps.corpus",
     "apps.analysis",
     "apps.demo",
+    # Counts failed log-ins and locks out a user name from an address after too many.
+    "axes",
     # Last, as django-cleanup asks; select mode: only models marked `cleanup.select`.
     "django_cleanup.apps.CleanupSelectedConfig",
 ]
@@ -119,6 +122,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out log-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "artefact_site.urls"
@@ -159,6 +164,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out log-in before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# Per user name and address: someone guessing one account's password is stopped, while its
+# owner, from another address, can still log in (the address-wide limit is RATE_LIMITS).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.locked_out"
+
+# Per client address (per user for API tokens), "count/period" with a period of s, m, h or d;
+# counted in Redis (CACHES) so that every web process shares one count.
+RATE_LIMITS = {
+    "login": os.environ.get("RATE_LIMIT_LOGIN", "30/h"),
+    "signup": os.environ.get("RATE_LIMIT_SIGNUP", "10/h"),
+    "password_reset": os.environ.get("RATE_LIMIT_PASSWORD_RESET", "10/h"),
+    "api_token": os.environ.get("RATE_LIMIT_API_TOKEN", "20/h"),
+}
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

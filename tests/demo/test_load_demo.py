@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from apps.corpus.models import Sentence, SentenceEmbedding, Work
 from apps.demo.models import GalleryImage
@@ -26,7 +27,8 @@ def test_load_demo_imports_embeds_and_registers_the_gallery(models, media, capsy
         for doi in Work.objects.values_list("doi", flat=True)
     )
     assert GalleryImage.objects.count() == 12
-    assert authenticate(username="demo", password="demo") is not None
+    log_in = RequestFactory().post("/accounts/login/")  # django-axes counts per request
+    assert authenticate(log_in, username="demo", password="demo") is not None
     assert "Log in as demo / demo" in capsys.readouterr().out
 
     call_command("load_demo", "--if-empty")
