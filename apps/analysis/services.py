@@ -40,6 +40,7 @@ from apps.analysis.models import (
 )
 from apps.analysis.uploads import validate_image
 from apps.core.errors import ApplicationError, ServiceUnavailableError
+from apps.core.paths import without_server_paths
 from apps.corpus.models import Creator, Sentence, Topic
 from apps.corpus.selectors import SentenceHit, get_stored_embeddings, search_sentences
 from apps.engine.config import engine_config, model_keys
@@ -475,8 +476,12 @@ def _cancel_waiting_job(job_id: str) -> None:
 
 
 def mark_analysis_failed(analysis_id: str, message: str) -> None:
+    """Record a failure; the message is shown to its researcher, so without server paths (the
+    worker's log keeps the whole traceback)."""
     Analysis.objects.filter(pk=analysis_id).exclude(status=Analysis.Status.DONE).update(
-        status=Analysis.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+        status=Analysis.Status.FAILED,
+        error=without_server_paths(message)[:2000],
+        finished_at=timezone.now(),
     )
 
 
@@ -814,5 +819,7 @@ def compute_query_vector(text: str, model_key: str) -> bytes:
     try:
         vector = engine.embed_texts([text], model_key)[0]
     except engine.ModelLoadError as error:
-        raise ServiceUnavailableError("model_unavailable", str(error)) from None
+        raise ServiceUnavailableError(
+            "model_unavailable", without_server_paths(str(error))
+        ) from None
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
