@@ -236,6 +236,10 @@ CACHES = {
 ANALYSIS_MAX_UPLOAD_BYTES = env_int("ANALYSIS_MAX_UPLOAD_BYTES", 20_000_000)
 ANALYSIS_MAX_PIXELS = env_int("ANALYSIS_MAX_PIXELS", 50_000_000)
 ANALYSIS_JOB_TIMEOUT = env_int("ANALYSIS_JOB_TIMEOUT", 300)
+# Per researcher: uploads in the last hour, and analyses queued, running or being uploaded at
+# once. Each upload costs a decode and a re-encode in a web thread and then GPU time.
+ANALYSIS_UPLOADS_PER_HOUR = env_int("ANALYSIS_UPLOADS_PER_HOUR", 60)
+ANALYSIS_MAX_ACTIVE_JOBS = env_int("ANALYSIS_MAX_ACTIVE_JOBS", 4)
 ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
 ANALYSIS_GRID = (7, 7)
 ANALYSIS_MAX_HEATMAPS = 10
