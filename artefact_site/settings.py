@@ -7,6 +7,7 @@ Every variable, its default and its meaning are listed in README.md ("Configurat
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -15,6 +16,7 @@ from django.utils.csp import CSP
 
 from apps.engine.config import model_settings_from_env
 from artefact_site import embedded
+from artefact_site.secret_key import load_or_create_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,14 +49,36 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 
-# A development key is fine for a checkout on a laptop; a deployment with DEBUG off must set one.
-_DEV_SECRET_KEY = "artefact-insecure-development-key-set-SECRET_KEY-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY") or _DEV_SECRET_KEY
-
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 DATA_ROOT = embedded.default_data_root()
+
+# Never a key written in the source: without SECRET_KEY, one generated on first start and kept
+# in DATA_ROOT/secret_key (mode 0600). Several web hosts must share one: set SECRET_KEY there.
+SECRET_KEY = os.environ.get("SECRET_KEY") or load_or_create_secret_key(DATA_ROOT)
+
+# HTTPS deployments (ARTEFACT_HTTPS=true): cookies only over HTTPS, plain HTTP redirected, and
+# HSTS. Behind ARTEFACT_PROXY_COUNT reverse proxies, X-Forwarded-Proto says whether the client
+# used HTTPS and X-Forwarded-For who the client is (the log-in lockout and rate limits count
+# per client address).
+ARTEFACT_HTTPS = env_bool("ARTEFACT_HTTPS", False)
+ARTEFACT_PROXY_COUNT = env_int("ARTEFACT_PROXY_COUNT", 0)
+if ARTEFACT_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if ARTEFACT_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("ARTEFACT_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ARTEFACT_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("ARTEFACT_HSTS_PRELOAD", False)
+    # /healthz answers the load balancer's plain-HTTP probe instead of redirecting it.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a commitment the site's owner makes for the whole domain (browsers
+        # then never try HTTP there); it stays theirs to make, so its warning is silenced.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 MEDIA_ROOT = DATA_ROOT / "media"
 MEDIA_URL = "/media/"
 STATIC_ROOT = DATA_ROOT / "static"
@@ -79,12 +103,16 @@ INSTALLED_APPS = [
     "apps.analysis",
     "apps.library",
     "apps.demo",
+    # Counts failed log-ins and locks out a user name from an address after too many.
+    "axes",
     # Last, as django-cleanup asks; select mode: only models marked `cleanup.select`.
     "django_cleanup.apps.CleanupSelectedConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.middleware.PermissionsPolicy",
+    "apps.core.middleware.RefuseNulCharacters",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -97,6 +125,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out log-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "artefact_site.urls"
@@ -138,6 +168,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out log-in before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# Per user name and address: someone guessing one account's password is stopped, while its
+# owner, from another address, can still log in (the address-wide limit is RATE_LIMITS).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.locked_out"
+
+# Per client address (per user for API tokens), "count/period" with a period of s, m, h or d;
+# counted in Redis (CACHES) so that every web process shares one count.
+RATE_LIMITS = {
+    "login": os.environ.get("RATE_LIMIT_LOGIN", "30/h"),
+    "signup": os.environ.get("RATE_LIMIT_SIGNUP", "10/h"),
+    "password_reset": os.environ.get("RATE_LIMIT_PASSWORD_RESET", "10/h"),
+    "api_token": os.environ.get("RATE_LIMIT_API_TOKEN", "20/h"),
+}
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -186,6 +238,10 @@ CACHES = {
 ANALYSIS_MAX_UPLOAD_BYTES = env_int("ANALYSIS_MAX_UPLOAD_BYTES", 20_000_000)
 ANALYSIS_MAX_PIXELS = env_int("ANALYSIS_MAX_PIXELS", 50_000_000)
 ANALYSIS_JOB_TIMEOUT = env_int("ANALYSIS_JOB_TIMEOUT", 300)
+# Per researcher: uploads in the last hour, and analyses queued, running or being uploaded at
+# once. Each upload costs a decode and a re-encode in a web thread and then GPU time.
+ANALYSIS_UPLOADS_PER_HOUR = env_int("ANALYSIS_UPLOADS_PER_HOUR", 60)
+ANALYSIS_MAX_ACTIVE_JOBS = env_int("ANALYSIS_MAX_ACTIVE_JOBS", 4)
 ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
 ANALYSIS_GRID = (7, 7)
 ANALYSIS_MAX_HEATMAPS = 10
@@ -254,6 +310,21 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
+}
+# Permissions-Policy on every response (apps.core.middleware): no page uses these features.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
 }
 # Swagger UI would otherwise load a validity badge from validator.swagger.io (and send it the
 # schema's address), which the CSP refuses.

@@ -30,3 +30,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = STORAGES | {  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 }
+# The suite signs up, logs in and uploads from one address and a few accounts far more often
+# than a person would; the tests of the limits (tests/accounts/test_throttling.py,
+# tests/analysis/test_quotas.py) set them low themselves.
+RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "10000/h")  # noqa: F405
+ANALYSIS_UPLOADS_PER_HOUR = 10_000
+ANALYSIS_MAX_ACTIVE_JOBS = 10_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 
@@ -47,8 +48,21 @@ class SignUpForm(BootstrapWidgets, auth_forms.UserCreationForm):
         return email
 
 
+def lockout_sentence() -> str:
+    minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    return (
+        "There have been too many failed log-ins for this user name from your address, so "
+        f"log-in is paused; try again in {minutes} minutes, or reset your password."
+    )
+
+
 class LoginForm(BootstrapWidgets, auth_forms.AuthenticationForm):
-    pass
+    def get_invalid_login_error(self) -> forms.ValidationError:
+        """Say so when django-axes refused the attempt: "wrong password" would be untrue (even
+        the right one is refused until the lockout ends) and would invite more guesses."""
+        if getattr(self.request, "axes_locked_out", False):
+            return forms.ValidationError(lockout_sentence(), code="locked_out")
+        return super().get_invalid_login_error()
 
 
 class PasswordChangeForm(BootstrapWidgets, auth_forms.PasswordChangeForm):

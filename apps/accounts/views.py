@@ -6,6 +6,7 @@ Every page needs a login (``LoginRequiredMiddleware``) except those marked
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -17,21 +18,24 @@ from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.forms import ApiTokenForm, PasswordChangeForm, SignUpForm
+from apps.accounts.forms import ApiTokenForm, PasswordChangeForm, SignUpForm, lockout_sentence
 from apps.accounts.models import ApiToken
 from apps.accounts.selectors import api_tokens_of
 from apps.accounts.services import create_api_token, revoke_api_token
+from apps.core.ratelimit import rate_limited, too_many_requests
 
 
 @login_not_required
 @require_http_methods(["GET", "POST"])
+@rate_limited("signup")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user)
+        # Named: with django-axes first in AUTHENTICATION_BACKENDS there is more than one.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to ArteFact, {user.get_username()}.")
         return redirect("home")
     return render(request, "accounts/signup.html", {"form": form})
@@ -61,6 +65,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_POST
+@rate_limited("api_token", per_user=True)
 def create_token(request: HttpRequest) -> HttpResponse:
     """Create a token and show its key in this response, the only place it ever appears.
 
@@ -92,3 +97,16 @@ class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
     form_class = PasswordChangeForm
     success_url = reverse_lazy("accounts:profile")
     success_message = "Your password is changed."
+
+
+def locked_out(
+    request: HttpRequest, response: HttpResponse | None, credentials: dict | None
+) -> HttpResponse:
+    """django-axes' answer to a locked-out log-in: the log-in page as rendered, whose form
+    says why (`LoginForm`), with status 429; a 429 page where no page was rendered."""
+    seconds = str(round(settings.AXES_COOLOFF_TIME.total_seconds()))
+    if response is None:
+        return too_many_requests(request, lockout_sentence(), int(seconds))
+    response.status_code = 429
+    response["Retry-After"] = seconds
+    return response

@@ -53,6 +53,8 @@ class UploadForm(FilterForm):
         data = super().clean()
         if not data.get("image") and not data.get("example"):
             raise forms.ValidationError("Choose a painting to upload, or pick an example.")
+        if len(self.files.getlist(self.add_prefix("image"))) > 1:
+            self.add_error("image", "Choose one painting at a time.")
         upload = data.get("image")
         if upload is not None and upload.size > settings.ANALYSIS_MAX_UPLOAD_BYTES:
             limit = settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000

@@ -18,6 +18,7 @@ from apps.analysis.models import (
     ExampleImage,
     Heatmap,
 )
+from apps.core.paths import public_model_source, without_server_paths
 from apps.corpus.models import Work
 from apps.corpus.selectors import SentenceHit
 from apps.engine.config import engine_config, model_keys, model_label
@@ -214,11 +215,13 @@ def list_models() -> list[dict]:
             {
                 "key": key,
                 "label": model_label(key),
-                "base": specs[key].base,
-                "adapter": specs[key].adapter,
+                "base": public_model_source(specs[key].base),
+                "adapter": public_model_source(specs[key].adapter),
                 "loaded_by_workers": len(loaded),
                 **{field: reported.get(field) for field in MODEL_FIELDS_FROM_WORKERS},
-                "errors": sorted({state["error"] for state in states if state.get("error")}),
+                "errors": sorted(
+                    {without_server_paths(state["error"]) for state in states if state.get("error")}
+                ),
             }
         )
     return models

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.request import Request
 
 from apps.analysis import selectors
@@ -21,9 +22,16 @@ from apps.engine.config import default_model_key
 
 
 class CropField(serializers.ListField):
-    """A crop box as four numbers, or a comma-separated string in multipart forms."""
+    """A crop box as four numbers, or a comma-separated string in multipart forms; an empty
+    value (``crop=``, as a form with a blank crop field sends) is no crop."""
 
     child = serializers.FloatField()
+
+    def get_value(self, dictionary):
+        value = super().get_value(dictionary)
+        if value in ("", [""], []) and not self.required:
+            return empty
+        return value
 
     def to_internal_value(self, data):
         if isinstance(data, list) and len(data) == 1 and isinstance(data[0], str):
@@ -34,15 +42,42 @@ class CropField(serializers.ListField):
 
 
 class IdListField(serializers.ListField):
-    """Ids as repeated form fields or one comma-separated value."""
+    """Ids as repeated form fields or one comma-separated value; in JSON, a list of strings
+    (or whole numbers). Anything else in the list is refused: turned into a string, a nested
+    list would become an "id" like ``"['a']"``."""
 
     child = serializers.CharField(max_length=64)
+    default_error_messages = {"not_an_id": "Each id is a string; {input!r} is not."}
 
     def to_internal_value(self, data):
         if isinstance(data, str):
             data = [data]
+        for item in data if isinstance(data, list) else ():
+            if isinstance(item, bool) or not isinstance(item, str | int):
+                self.fail("not_an_id", input=item)
+        if not isinstance(data, list):
+            return super().to_internal_value(data)
         flat = [part.strip() for item in data for part in str(item).split(",") if part.strip()]
         return super().to_internal_value(flat)
+
+
+class SingleFileField(serializers.FileField):
+    """A file field that refuses a request carrying several files under its name, where
+    Django would silently keep only the last one."""
+
+    default_error_messages = {
+        "several": "Send one file per request; this one holds {count} under this name."
+    }
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist") and len(dictionary.getlist(self.field_name)) > 1:
+            return dictionary.getlist(self.field_name)
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            self.fail("several", count=len(data))
+        return super().to_internal_value(data)
 
 
 class ModelKeyField(serializers.CharField):
@@ -65,7 +100,7 @@ def read_query(serializer_class: type[serializers.Serializer], request: Request)
 
 
 class AnalysisCreateSerializer(serializers.Serializer):
-    image = serializers.FileField(
+    image = SingleFileField(
         allow_empty_file=True, help_text="JPEG, PNG, WebP, TIFF or GIF (first frame)."
     )
     crop = CropField(

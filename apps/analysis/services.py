@@ -8,6 +8,7 @@ Pillow.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -15,8 +16,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import django_rq
@@ -43,6 +45,7 @@ from apps.analysis.models import (
 )
 from apps.analysis.uploads import validate_image
 from apps.core.errors import ApplicationError, ServiceUnavailableError
+from apps.core.paths import without_server_paths
 from apps.corpus.models import Creator, Sentence, Topic
 from apps.corpus.selectors import SentenceHit, get_stored_embeddings, search_sentences
 from apps.engine.config import engine_config, model_keys
@@ -143,6 +146,77 @@ def create_analysis(
             f"The file is {len(data) / 1_000_000:.1f} MB; the limit is "
             f"{settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000:.1f} MB.",
         )
+    with upload_slot(owner):
+        return _create_analysis(
+            owner=owner,
+            data=data,
+            filename=filename,
+            model_key=model_key,
+            crop=crop,
+            topic_ids=topic_ids,
+            creator_ids=creator_ids,
+            parent=parent,
+        )
+
+
+UPLOAD_SLOT_SECONDS = 600
+"""How long an upload in progress counts, at most: a web process killed mid-upload leaves
+its count behind for no longer than that."""
+
+
+@contextlib.contextmanager
+def upload_slot(owner) -> Iterator[None]:
+    """Count this upload as in progress for `owner` while it is validated and stored, after
+    checking the owner's quotas (`check_upload_quota`) with the uploads already in progress.
+
+    Uploads in progress count because the costly part, decoding and re-encoding the image,
+    comes before any row exists: eight parallel uploads of one researcher would otherwise all
+    pass a check of the rows alone, and hold every web thread meanwhile.
+    """
+    key = f"uploads-in-progress:{owner.pk}"
+    cache.add(key, 0, timeout=UPLOAD_SLOT_SECONDS)
+    others = cache.incr(key) - 1
+    try:
+        check_upload_quota(owner, in_progress=others)
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the count expired meanwhile
+            cache.decr(key)
+
+
+def check_upload_quota(owner, *, in_progress: int = 0) -> None:
+    """Refuse with 429 an upload past ANALYSIS_MAX_ACTIVE_JOBS analyses queued or running at
+    once, or past ANALYSIS_UPLOADS_PER_HOUR, `in_progress` other uploads counting as both."""
+    running = (Analysis.Status.QUEUED, Analysis.Status.RUNNING)
+    active = in_progress + Analysis.objects.filter(owner=owner, status__in=running).count()
+    if active >= settings.ANALYSIS_MAX_ACTIVE_JOBS:
+        raise ApplicationError(
+            "too_many_active",
+            f"You have {active} analyses queued or running, the most at once; wait for one "
+            "to finish, or cancel one, then upload again.",
+            status=429,
+        )
+    since = timezone.now() - timedelta(hours=1)
+    recent = in_progress + Analysis.objects.filter(owner=owner, created_at__gte=since).count()
+    if recent >= settings.ANALYSIS_UPLOADS_PER_HOUR:
+        raise ApplicationError(
+            "upload_quota",
+            f"You have uploaded {recent} images in the last hour, the limit; try again later.",
+            status=429,
+        )
+
+
+def _create_analysis(
+    *,
+    owner,
+    data: bytes,
+    filename: str,
+    model_key: str,
+    crop: Sequence[float] | None,
+    topic_ids: Sequence[str],
+    creator_ids: Sequence[str],
+    parent: Analysis | None,
+) -> Analysis:
     clean = validate_image(
         data,
         max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
@@ -515,8 +589,12 @@ def _cancel_waiting_job(job_id: str) -> None:
 
 
 def mark_analysis_failed(analysis_id: str, message: str) -> None:
+    """Record a failure; the message is shown to its researcher, so without server paths (the
+    worker's log keeps the whole traceback)."""
     Analysis.objects.filter(pk=analysis_id).exclude(status=Analysis.Status.DONE).update(
-        status=Analysis.Status.FAILED, error=message[:2000], finished_at=timezone.now()
+        status=Analysis.Status.FAILED,
+        error=without_server_paths(message)[:2000],
+        finished_at=timezone.now(),
     )
 
 
@@ -858,5 +936,7 @@ def compute_query_vector(text: str, model_key: str) -> bytes:
     try:
         vector = engine.embed_texts([text], model_key)[0]
     except engine.ModelLoadError as error:
-        raise ServiceUnavailableError("model_unavailable", str(error)) from None
+        raise ServiceUnavailableError(
+            "model_unavailable", without_server_paths(str(error))
+        ) from None
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()

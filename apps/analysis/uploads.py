@@ -7,8 +7,10 @@ are strict and each failure is one sentence the API returns with HTTP 400:
 * file size and pixel count limits from settings, with Pillow's decompression-bomb guard on;
 * no degenerate shapes (a 100 000 × 1 px strip has nothing to analyse);
 * no truncated data, and no *polyglots* — files that are a valid image and something else,
-  detected as bytes trailing the image's own end marker;
-* no metadata (GPS, camera, embedded thumbnails, comments) in the stored copy. An upright
+  detected as bytes trailing the image's own end marker (for TIFF, which has none, the last
+  byte its directories use);
+* no metadata (GPS, camera, embedded thumbnails, comments) in the stored copy, nor in anything
+  made from its pixels (`CleanImage.image` carries none). An upright
   RGB or greyscale JPEG keeps its compressed data byte for byte, without the segments that
   hold metadata: no second generation of JPEG loss, and no full-size decode and re-encode (for
   a 3,800-px painting, most of the upload's time). Anything else has its EXIF orientation
@@ -169,14 +171,86 @@ def _gif_end(data: bytes) -> int | None:
     return end + 1 if end != -1 else None
 
 
-_END_FINDERS = {"JPEG": _jpeg_end, "PNG": _png_end, "WEBP": _webp_end, "GIF": _gif_end}
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+_TIFF_TYPE_SIZES |= {13: 4, 16: 8, 17: 8, 18: 8}
+_TIFF_IFD_TYPES = (13, 18)
+_TIFF_IFD_POINTER_TAGS = (330, 34665, 34853, 40965)  # sub-IFDs, EXIF, GPS, interoperability
+_TIFF_DATA_TAGS = ((273, 279), (324, 325), (513, 514), (288, 289))
+"""(offsets, byte counts) of the data an IFD points at: strips, tiles, an old-style JPEG
+stream, free space."""
+_TIFF_MAX_IFDS = 10_000
+
+
+def _tiff_end(data: bytes) -> int | None:
+    """Offset just past the last byte any IFD of the TIFF (classic or BigTIFF) uses: the IFDs
+    themselves, their out-of-line values, and the strips, tiles and sub-IFDs they point at.
+    A TIFF has no end marker, but nothing of it lies beyond that. None if an offset points
+    outside the file or the IFDs loop without end."""
+    order = {b"II": "little", b"MM": "big"}.get(data[:2])
+    if order is None or len(data) < 16:
+        return None
+
+    def number(offset: int, size: int) -> int:
+        if offset + size > len(data):
+            raise IndexError(offset)
+        return int.from_bytes(data[offset : offset + size], order)
+
+    big = number(2, 2) == 43
+    word, entry_size, count_size = (8, 20, 8) if big else (4, 12, 2)
+    end = 16 if big else 8
+    pending, seen = [number(8 if big else 4, word)], set()
+    try:
+        while pending:
+            ifd = pending.pop()
+            if ifd == 0 or ifd in seen:
+                continue
+            seen.add(ifd)
+            if len(seen) > _TIFF_MAX_IFDS:
+                return None
+            entries = number(ifd, count_size)
+            first = ifd + count_size
+            end = max(end, first + entries * entry_size + word)
+            values: dict[int, list[int]] = {}
+            for index in range(entries):
+                at = first + index * entry_size
+                tag, kind, count = number(at, 2), number(at + 2, 2), number(at + 4, word)
+                size = _TIFF_TYPE_SIZES.get(kind, 1)
+                where = at + 4 + word
+                if size * count > word:
+                    where = number(where, word)
+                    end = max(end, where + size * count)
+                if where + size * count > len(data):
+                    return None
+                if (
+                    tag in _TIFF_IFD_POINTER_TAGS
+                    or kind in _TIFF_IFD_TYPES
+                    or any(tag in pair for pair in _TIFF_DATA_TAGS)
+                ):
+                    values[tag] = [number(where + i * size, size) for i in range(count)]
+                    if tag in _TIFF_IFD_POINTER_TAGS or kind in _TIFF_IFD_TYPES:
+                        pending.extend(values[tag])
+            for offsets, lengths in _TIFF_DATA_TAGS:
+                for start, length in zip(
+                    values.get(offsets, ()), values.get(lengths, ()), strict=False
+                ):
+                    end = max(end, start + length)
+            pending.append(number(first + entries * entry_size, word))
+    except IndexError:
+        return None
+    return end if end <= len(data) else None
+
+
+_END_FINDERS = {
+    "JPEG": _jpeg_end,
+    "PNG": _png_end,
+    "WEBP": _webp_end,
+    "GIF": _gif_end,
+    "TIFF": _tiff_end,
+}
 
 
 def _reject_trailing_data(data: bytes, image_format: str) -> None:
-    finder = _END_FINDERS.get(image_format)
-    if finder is None:  # TIFF addresses its parts by offset; there is no end marker to check
-        return
-    end = finder(data)
+    end = _END_FINDERS[image_format](data)
     if end is None:
         raise InvalidImage("corrupt_image", "The image data is truncated or corrupt.")
     trailing = data[end:]
@@ -260,7 +334,7 @@ def validate_image(
 
     if as_uploaded is not None:
         return CleanImage(
-            image=_to_rgb(image),
+            image=_pixels_only(_to_rgb(image)),
             width=width,
             height=height,
             source_format=source_format,
@@ -269,7 +343,7 @@ def validate_image(
         )
     upright = ImageOps.exif_transpose(image)
     _check_shape(upright.width, upright.height, max_pixels)
-    rgb = _to_rgb(upright)
+    rgb = _pixels_only(_to_rgb(upright))
     content, extension = _encode_without_metadata(rgb, source_format)
     return CleanImage(
         image=rgb,
@@ -279,6 +353,14 @@ def validate_image(
         content=content,
         extension=extension,
     )
+
+
+def _pixels_only(image: Image.Image) -> Image.Image:
+    """`image` without the metadata Pillow carries in ``info`` (comment, EXIF, XMP, ICC):
+    every derivative encoded from these pixels (thumbnail, reduced copy) would otherwise
+    write some of it back, a JPEG comment for one."""
+    image.info = {}
+    return image
 
 
 def _stored_as_uploaded(data: bytes, image: Image.Image) -> bytes | None:

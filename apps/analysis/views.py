@@ -38,6 +38,7 @@ def _owned(request: HttpRequest, pk) -> Analysis:
 
 def workspace(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
+    refused = 400  # the status of a form with errors: 429 for a quota the upload is over
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -51,6 +52,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
             )
         except ApplicationError as error:
             form.add_error("image", error.sentence)
+            refused = error.status
         else:
             return redirect(analysis_url(analysis))
     return render(
@@ -63,7 +65,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
             "max_upload_mb": settings.ANALYSIS_MAX_UPLOAD_BYTES / 1_000_000,
             "max_upload_bytes": settings.ANALYSIS_MAX_UPLOAD_BYTES,
         },
-        status=400 if form.errors else 200,
+        status=refused if form.errors else 200,
     )
 
 

@@ -74,6 +74,8 @@ def render_overlay(
 
     region = (left, top, right, bottom)
     out = picture.copy()
+    # Nothing of the source's metadata (an ICC profile, a comment) goes into the overlay.
+    out.info = {}
     out.paste(Image.blend(picture.crop(region), colours.convert("RGB"), alpha), region)
     buffer = io.BytesIO()
     out.save(buffer, format="PNG", compress_level=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from apps.analysis.models import ExampleImage
 from apps.corpus.models import Sentence, SentenceEmbedding, Work
@@ -28,7 +29,8 @@ def test_load_demo_imports_embeds_and_registers_the_gallery(models, media, capsy
     examples = ExampleImage.objects.all()
     assert examples.count() == 12
     assert all((media / example.thumbnail.name).is_file() for example in examples)
-    assert authenticate(username="demo", password="demo") is not None
+    log_in = RequestFactory().post("/accounts/login/")  # django-axes counts per request
+    assert authenticate(log_in, username="demo", password="demo") is not None
     assert "Log in as demo / demo" in capsys.readouterr().out
 
     call_command("load_demo", "--if-empty")

@@ -75,6 +75,16 @@ def test_image_has_the_cpp_compiler_that_int8_compiles_with():
     assert "apt-get install -y --no-install-recommends g++" in dockerfile
 
 
+def test_the_image_build_writes_no_signing_key_into_the_image():
+    """Without SECRET_KEY the settings make one under DATA_ROOT; run at build time, that key
+    would ship inside the image to everyone who pulls it."""
+    dockerfile = (DOCKER_DIR / "Dockerfile").read_text()
+    build_step = dockerfile[dockerfile.index("RUN useradd") :].split("\nUSER")[0]
+
+    assert "SECRET_KEY=unused-at-build" in build_step
+    assert "test ! -e /data/secret_key" in build_step
+
+
 def test_docker_compose_config_accepts_the_file():
     if shutil.which("docker") is None:
         pytest.skip("no docker client on this machine")

@@ -1,4 +1,5 @@
-"""/healthz against the real database, the real Redis and a real RQ worker process."""
+"""/healthz against the real database, the real Redis and a real RQ worker process, as staff
+see it (anonymous callers get only `{"ok": …}`: tests/site/test_hardening.py)."""
 
 import time
 
@@ -22,8 +23,8 @@ def rq_worker(workers, redis_connection):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_healthz_reports_database_pgvector_redis_and_worker(client, rq_worker):
-    response = client.get("/healthz")
+def test_healthz_reports_database_pgvector_redis_and_worker(admin_client, rq_worker):
+    response = admin_client.get("/healthz")
 
     body = response.json()
     assert response.status_code == 200, body
@@ -61,7 +62,9 @@ def test_model_list_says_what_the_workers_loaded(client, rq_worker, django_user_
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_healthz_names_a_model_that_failed_to_load(client, workers, redis_connection, tmp_path):
+def test_healthz_names_a_model_that_failed_to_load(
+    admin_client, workers, redis_connection, tmp_path
+):
     workers.env |= {"ANALYSIS_PRELOAD_MODELS": "true", "CLIP_BASE_MODEL": str(tmp_path / "none")}
     workers.start()
     deadline = time.monotonic() + 120
@@ -69,7 +72,7 @@ def test_healthz_names_a_model_that_failed_to_load(client, workers, redis_connec
         assert time.monotonic() < deadline, "the worker did not report its models within 120 s"
         time.sleep(0.2)
 
-    response = client.get("/healthz")
+    response = admin_client.get("/healthz")
 
     body = response.json()
     assert response.status_code == 503
@@ -80,7 +83,9 @@ def test_healthz_names_a_model_that_failed_to_load(client, workers, redis_connec
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_healthz_says_a_worker_is_starting_until_it_takes_jobs(client, workers, redis_connection):
+def test_healthz_says_a_worker_is_starting_until_it_takes_jobs(
+    admin_client, workers, redis_connection
+):
     """An int8 worker compiles torchao's encoders before RQ registers it: /healthz says so."""
     workers.env |= {
         "ANALYSIS_PRELOAD_MODELS": "true",
@@ -90,7 +95,7 @@ def test_healthz_says_a_worker_is_starting_until_it_takes_jobs(client, workers, 
     process = workers.start()
     seen_errors, announcement_ttls = set(), set()
     deadline = time.monotonic() + 240
-    while (body := client.get("/healthz").json())["ok"] is False:
+    while (body := admin_client.get("/healthz").json())["ok"] is False:
         assert process.poll() is None, "the worker exited while starting"
         assert time.monotonic() < deadline, f"the worker never became ready: {body}"
         if body["workers"].get("starting"):
@@ -112,19 +117,19 @@ def test_healthz_says_a_worker_is_starting_until_it_takes_jobs(client, workers, 
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_without_a_worker(client, redis_connection):
-    response = client.get("/healthz")
+def test_healthz_is_503_without_a_worker(admin_client, redis_connection):
+    response = admin_client.get("/healthz")
 
     assert response.status_code == 503
     assert response.json()["failing"] == ["workers", "models"]
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_and_names_redis_when_redis_is_down(client, settings, tmp_path):
+def test_healthz_is_503_and_names_redis_when_redis_is_down(admin_client, settings, tmp_path):
     dead = f"unix://{tmp_path / 'no-redis.sock'}?db=0"
     settings.RQ_QUEUES = {name: {"URL": dead} for name in settings.RQ_QUEUES}
 
-    response = client.get("/healthz")
+    response = admin_client.get("/healthz")
 
     body = response.json()
     assert response.status_code == 503

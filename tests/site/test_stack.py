@@ -143,12 +143,9 @@ def start_stack(tmp_path, tiny_models):
 
 def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_path, start_stack):
     stack = start_stack()
-    body = stack.wait_healthy()
-
-    assert body["database"]["ok"]
-    assert body["redis"]["ok"]
-    assert body["workers"]["count"] == 1
-    assert body["models"]["ok"] is True
+    # 200 only with the database, Redis, a worker and its models all up; an anonymous caller
+    # learns no more than that.
+    assert stack.wait_healthy() == {"ok": True}
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/", timeout=10) as home:
         assert home.status == 200
 
