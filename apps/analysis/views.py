@@ -72,7 +72,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
 def example_image(request: HttpRequest, pk: int) -> FileResponse:
     """An example's gallery thumbnail (the full painting is read only when it is analysed)."""
     example = get_object_or_404(selectors.list_examples(), pk=pk)
-    return stored_file_response(example.thumbnail, content_type="image/jpeg")
+    return stored_file_response(example.thumbnail)
 
 
 def analysis_url(analysis: Analysis, **params) -> str:

@@ -73,7 +73,10 @@ def test_a_model_that_cannot_load_answers_503(api, corpus, tiny_models, workers)
 
     assert response.status_code == 503
     assert response.json()["error"] == "model_unavailable"
-    assert "/nowhere/clip" in response.json()["detail"]
+    detail = response.json()["detail"]
+    # It names the setting to fix, and no folder of the server.
+    assert "CLIP_BASE_MODEL" in detail
+    assert "/nowhere" not in detail
 
 
 def test_no_worker_answers_503_at_once(api, corpus, redis_connection):
