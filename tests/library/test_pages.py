@@ -171,7 +171,7 @@ def test_entries_move_up_and_down_and_the_focus_returns_to_the_button(client, wo
     response = client.post(f"{base}entries/{work.pk}/move", {"direction": "down"})
     assert response["Location"] == f"{base}?moved={work.pk}&dir=down"
     assert _order(collection) == [sentence.pk, work.pk]
-    # The moved entry is last now: its "Move down" is gone, so "Move up" takes the focus.
+    # The moved entry is last now: its "Move down" is disabled, so "Move up" takes the focus.
     page = text(client.get(response["Location"]))
     assert page.count("autofocus") == 1
     assert re.search(r'value="up" autofocus>Move up', page)
