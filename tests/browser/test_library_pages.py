@@ -227,4 +227,5 @@ def test_a_saved_analysis_is_found_reopened_on_its_cell_and_shared_with_its_pins
         assert not guest.locator("main a[href^='/analyses/'], main a[href^='/works/']").count()
     page.goto(path)
     screenshots("shared-analysis")
+    screenshots("shared-analysis-window", full_page=False)
     accessible_at_both_widths(page)
