@@ -9,7 +9,6 @@ app_name = "library-actions"
 urlpatterns = [
     path("analyses/<uuid:pk>/save", actions.save_analysis, name="save"),
     path("analyses/<uuid:pk>/pin", actions.pin_sentence, name="pin"),
-    path("analyses/<uuid:pk>/pins.<str:fmt>", actions.export_pins, name="export-pins"),
     path("pins/<int:pin_id>/note", actions.annotate_pin, name="annotate"),
     path("pins/<int:pin_id>/unpin", actions.unpin, name="unpin"),
     path("collect", actions.add_to_collection, name="collect"),

@@ -1,5 +1,5 @@
 """The library's actions on other pages: "Save to library" and "Pin" on an analysis, the notes
-of its pins and their exports, "Add to collection" on result cards and work pages, and
+of its pins, "Add to collection" on result cards and work pages, and
 formatted citations for "Copy citation".
 
 Thin, as every view: the library's services do the work. Each action answers the page it was
@@ -130,18 +130,6 @@ def unpin(request: HttpRequest, pin_id: int) -> HttpResponse:
     services.unpin_sentence(pin)
     messages.info(request, "The sentence is no longer pinned.")
     return _back(request, selectors.saved_analysis_url(saved))
-
-
-@require_GET
-def export_pins(request: HttpRequest, pk, fmt: str) -> HttpResponse:
-    """The pinned sentences of a saved analysis as BibTeX, RIS or CSL-JSON."""
-    saved = selectors.get_saved_for_analysis(_own_analysis(request, pk))
-    if saved is None or fmt not in services.EXPORT_FORMATS:
-        raise Http404("There is no such export.")
-    export = services.export_saved_analysis(saved, fmt, base_url=request.build_absolute_uri("/"))
-    response = HttpResponse(export.text, content_type=export.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    return response
 
 
 @require_POST
