@@ -39,9 +39,9 @@ from apps.analysis.serializers import (
     hits_json,
     read_query,
 )
-from apps.core.api import AnalysisRateThrottle
 from apps.core.errors import NotFoundError
 from apps.core.files import stored_file_response
+from apps.core.throttling import AnalysisRateThrottle
 from apps.corpus.selectors import list_works_for_hits
 
 

@@ -174,13 +174,22 @@ def upload_slot(owner) -> Iterator[None]:
     pass a check of the rows alone, and hold every web thread meanwhile.
     """
     key = f"uploads-in-progress:{owner.pk}"
-    cache.add(key, 0, timeout=UPLOAD_SLOT_SECONDS)
-    others = cache.incr(key) - 1
+    try:
+        cache.add(key, 0, timeout=UPLOAD_SLOT_SECONDS)
+        others = cache.incr(key) - 1
+    except redis.RedisError:
+        # No Redis, no job queue: refuse before anything is decoded or written.
+        raise ServiceUnavailableError(
+            "queue_unavailable",
+            "The job queue cannot be reached just now, so nothing was stored; "
+            "try again in a minute.",
+        ) from None
     try:
         check_upload_quota(owner, in_progress=others)
         yield
     finally:
-        with contextlib.suppress(ValueError):  # the count expired meanwhile
+        # ValueError: the count expired meanwhile; RedisError: Redis went away meanwhile.
+        with contextlib.suppress(ValueError, redis.RedisError):
             cache.decr(key)
 
 
@@ -268,18 +277,27 @@ def _new_job_id() -> str:
     return uuid.uuid4().hex
 
 
+NOT_QUEUED = "The analysis could not be queued: the job queue was unreachable. Try again."
+
+
 def enqueue_analysis(analysis: Analysis) -> None:
     """Queue the model job under the id the analysis row already holds (written with the row,
     so enqueueing costs no second write)."""
     from apps.analysis import jobs
 
-    _gpu_queue().enqueue(
-        jobs.run_analysis,
-        str(analysis.id),
-        job_id=analysis.job_id,
-        job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
-        on_failure=Callback(jobs.analysis_failed),
-    )
+    try:
+        _gpu_queue().enqueue(
+            jobs.run_analysis,
+            str(analysis.id),
+            job_id=analysis.job_id,
+            job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
+            on_failure=Callback(jobs.analysis_failed),
+        )
+    except redis.RedisError:
+        # The row is committed (this runs on commit): rather than leave it queued with no
+        # job, say what happened; "Try again" queues it anew once Redis is back.
+        logger.warning("Analysis %s could not be queued: Redis is unreachable.", analysis.pk)
+        mark_analysis_failed(str(analysis.pk), NOT_QUEUED)
 
 
 def _set_progress(analysis: Analysis, progress: int, **fields) -> None:

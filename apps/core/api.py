@@ -1,4 +1,5 @@
-"""API plumbing every app shares: the error envelope, throttles, the catch-all 404.
+"""API plumbing every app shares: the error envelope and the catch-all 404 (the throttles
+are in `apps.core.throttling`).
 
 Errors are always ``{"error": code, "detail": sentence}`` so that clients can branch on a
 stable code and show the sentence to people.
@@ -11,7 +12,6 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView, exception_handler
 
 from apps.core.errors import ApplicationError
@@ -89,9 +89,3 @@ class UnknownEndpoint(APIView):
         raise exceptions.NotFound(f"There is no API endpoint {request.path!r}.")
 
     get = post = put = patch = delete = head = options = _not_found
-
-
-class AnalysisRateThrottle(UserRateThrottle):
-    """Analyses cost GPU time: their creation has a budget of its own per user."""
-
-    scope = "analyses"

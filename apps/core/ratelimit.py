@@ -9,16 +9,20 @@ does not run, so a flood of sign-ups or reset e-mails costs no password hashing 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -60,8 +64,15 @@ def over_limit(scope: str, who: str) -> int | None:
     window = int(time.time() // rate.seconds)
     key = f"rate-limit:{scope}:{who}:{window}"
     # add() then incr(): atomic in Redis, and the key expires with its window.
-    cache.add(key, 0, timeout=rate.seconds)
-    if cache.incr(key) <= rate.count:
+    try:
+        cache.add(key, 0, timeout=rate.seconds)
+        count = cache.incr(key)
+    except redis.RedisError:
+        # Without Redis the limit cannot be counted; the pages stay open (log-in keeps
+        # django-axes, which counts failures in the database) rather than all fail.
+        logger.warning("Rate limit %r not counted: Redis is unreachable.", scope)
+        return None
+    if count <= rate.count:
         return None
     return max(1, math.ceil((window + 1) * rate.seconds - time.time()))
 
