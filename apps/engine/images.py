@@ -11,6 +11,11 @@ inside that centre crop. `Preprocess` reproduces the processor's pixels itself (
 the processor's filter, the same integer crop offsets, the same normalisation) so that the
 pixels the model sees and the boxes the UI draws come from one piece of arithmetic, whichever
 backend transformers would pick for the processor.
+
+An analysis sees the whole painting instead (`WHOLE_IMAGE_VIEWS`): its grid has
+`GRID_SHORT_CELLS` near-square cells along the shorter side (`painting_grid`), whose boxes
+(`grid_boxes`) tile the image; `cell_box` and `cell_at` are the centre crop's geometry, which
+analyses stored before keep.
 """
 
 from __future__ import annotations

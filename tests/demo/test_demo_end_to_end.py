@@ -128,6 +128,8 @@ def test_demo_world_answers_about_what_is_in_the_picture(api, demo_world):
     for analysis_id, scene, obj, sentence_id in explain:
         raw = api.get(f"/api/v1/analyses/{analysis_id}/heatmaps/{sentence_id}.json").json()
         values = np.array(raw["values"])
+        grid = finished(api, analysis_id)["grid"]
+        assert values.shape == (grid["rows"], grid["cols"])  # one value per cell (B/32)
         row, col = np.unravel_index(int(values.argmax()), values.shape)
         # The stored map covers the whole image (keep_aspect): cell -> pixel centre.
         cx = (col + 0.5) * scene.width / values.shape[1]
