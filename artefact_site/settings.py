@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from apps.engine.config import model_settings_from_env
+from apps.engine.images import CELL_VIEWS, WHOLE_IMAGE_VIEWS
 from artefact_site import embedded
 from artefact_site.secret_key import load_or_create_secret_key
 
@@ -40,6 +41,13 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -243,7 +251,12 @@ ANALYSIS_JOB_TIMEOUT = env_int("ANALYSIS_JOB_TIMEOUT", 300)
 ANALYSIS_UPLOADS_PER_HOUR = env_int("ANALYSIS_UPLOADS_PER_HOUR", 60)
 ANALYSIS_MAX_ACTIVE_JOBS = env_int("ANALYSIS_MAX_ACTIVE_JOBS", 4)
 ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
-ANALYSIS_GRID = (7, 7)
+# How the worker sees a whole painting (or a region) for its embedding, and which view gives
+# its grid of cells: `apps.engine.analyse_image`; docs/benchmarks/demo-quality.md measures
+# them. The grid has ANALYSIS_GRID_SHORT_CELLS cells along the short side.
+ANALYSIS_WHOLE_IMAGE = env_choice("ANALYSIS_WHOLE_IMAGE", "keep_aspect", WHOLE_IMAGE_VIEWS)
+ANALYSIS_CELLS = env_choice("ANALYSIS_CELLS", "keep_aspect", CELL_VIEWS)
+ANALYSIS_GRID_SHORT_CELLS = 7
 ANALYSIS_MAX_HEATMAPS = 10
 ANALYSIS_PRELOAD_MODELS = env_bool("ANALYSIS_PRELOAD_MODELS", True)
 # Short side of the reduced copy stored with each upload, which whole-image model passes read

@@ -2,6 +2,7 @@
 
     python bench/demo_quality.py --seed-start 10000000 --count 200 [--json]
     python bench/demo_quality.py --dtype bf16    # the same scenes with the model in bf16
+    python bench/demo_quality.py --view centre   # whole images as the centre square
 
 With ``--json`` the last line printed is one JSON object with all metrics.
 """
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apps.demo.quality import WEIGHTS, evaluate
 from apps.demo.scenes import HELD_OUT_START
+from apps.engine.images import CELL_VIEWS
 
 
 def main() -> None:
@@ -30,6 +32,12 @@ def main() -> None:
     parser.add_argument(
         "--dtype", choices=["fp32", "bf16", "int8"], default="fp32", help="model precision"
     )
+    parser.add_argument(
+        "--view",
+        choices=CELL_VIEWS,
+        default="keep_aspect",
+        help="how whole images and their cells are seen (engine.analyse_image)",
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -40,6 +48,7 @@ def main() -> None:
         pointing=not args.no_pointing,
         adapter=not args.no_adapter,
         dtype=args.dtype,
+        view=args.view,
     )
     seconds = time.perf_counter() - started
     if args.json:

@@ -384,7 +384,12 @@ def run_analysis(analysis_id: str) -> None:
 
     started = time.perf_counter()
     seen = engine.analyse_image(
-        picture, analysis.model_key, grid=settings.ANALYSIS_GRID, registry=registry
+        picture,
+        analysis.model_key,
+        view=settings.ANALYSIS_WHOLE_IMAGE,
+        cells=settings.ANALYSIS_CELLS,
+        short_cells=settings.ANALYSIS_GRID_SHORT_CELLS,
+        registry=registry,
     )
     timings["embed"] = round(time.perf_counter() - started, 4)
     _set_progress(analysis, 70)
@@ -398,13 +403,10 @@ def run_analysis(analysis_id: str) -> None:
         grid_cols=cols,
         query_vector=np.ascontiguousarray(seen.embedding, dtype=np.float32).tobytes(),
         cell_vectors=np.ascontiguousarray(seen.cells, dtype=np.float32).tobytes(),
-        view_box=_in_image(engine.crop_box(size, model.preprocess), offset),
+        view_box=_in_image(seen.view_box, picture.size, size, offset),
         cell_boxes=[
-            [
-                _in_image(engine.cell_box(size, row, col, (rows, cols), model.preprocess), offset)
-                for col in range(cols)
-            ]
-            for row in range(rows)
+            [_in_image(box, picture.size, size, offset) for box in boxes]
+            for boxes in seen.cell_boxes
         ],
     )
     # The vectors, the ranking and the status commit together: whoever sees `done` sees the
@@ -443,12 +445,23 @@ def run_analysis(analysis_id: str) -> None:
         )
 
 
-def _in_image(box: Sequence[float], offset: tuple[int, int]) -> list[float]:
-    """A box of the picture a model pass saw, in pixels of the whole upload (a region's
-    picture starts at its crop's top-left corner), to a tenth of a pixel."""
+def _in_image(
+    box: Sequence[float],
+    picture_size: tuple[int, int],
+    size: tuple[int, int],
+    offset: tuple[int, int],
+) -> list[float]:
+    """A box of the picture a model pass saw (`picture_size`: the reduced copy, or a region
+    at full resolution) in pixels of the whole upload: scaled to the `size` the picture stands
+    for and moved by `offset` (a region's picture starts at its crop's top-left corner), to a
+    tenth of a pixel. Boxes that tile the picture tile what it stands for."""
     left, top, right, bottom = box
+    sx, sy = size[0] / picture_size[0], size[1] / picture_size[1]
     dx, dy = offset
-    return [round(float(value), 1) for value in (left + dx, top + dy, right + dx, bottom + dy)]
+    return [
+        round(float(value), 1)
+        for value in (left * sx + dx, top * sy + dy, right * sx + dx, bottom * sy + dy)
+    ]
 
 
 def create_analysis_from_upload(

@@ -7,8 +7,9 @@ sentence describes (``grammar.kinds_in``), so each product feature can be scored
   names at least one object kind and every kind it names is in the scene;
 * region: for a square crop around one object (``geometry.crop_around``, margin 0.25), whether a
   sentence naming that object's kind is among the top 5;
-* grid cell: for the 7x7 cell holding an object's centre (objects whose centre falls outside the
-  processor's centre crop are skipped), whether a sentence naming its kind is in the top 10;
+* grid cell: for the cell holding an object's centre (with the centre view's 7x7 grid, objects
+  whose centre falls outside the processor's centre crop are skipped), whether a sentence
+  naming its kind is in the top 10;
 * pointing game: for each object covering at least one cell centre, the corpus sentence that
   names only its kind and ranks highest for the image is explained with Grad-ECLIP; a hit when
   the centre of the map's maximal cell lies inside the object's bounding box. The same game is
@@ -35,7 +36,6 @@ from apps.engine import (
     ModelRegistry,
     ModelSpec,
     analyse_image,
-    cell_at,
     cell_box,
     embed_crop,
     embed_texts_multi,
@@ -110,9 +110,10 @@ def evaluate(
     pointing: bool = True,
     adapter: bool = True,
     dtype: str = "fp32",
+    view: str = "keep_aspect",
 ) -> dict[str, float | int]:
     """All metrics over ``count`` held-out scenes starting at ``seed_start``, with the model
-    in ``dtype``.
+    in ``dtype``, whole images and their cells seen through ``view`` (`analyse_image`).
 
     ``pointing=False`` skips Grad-ECLIP and ``adapter=False`` the adapter comparison (both are
     then reported as NaN), for quicker looks while iterating.
@@ -140,14 +141,14 @@ def evaluate(
         if not scene.objects:
             continue
         present = scene.kinds()
-        analysis = analyse_image(image, "clip", registry=registry)
+        analysis = analyse_image(image, "clip", view=view, registry=registry)
         ranked = index.top(analysis.embedding, "clip", 10)
         tallies["whole_p10"].add(index.precision(ranked, present))
         for obj in scene.objects:
             box = crop_around(obj.box, scene.width, scene.height, 0.25)
             query = embed_crop(image, box, "clip", registry=registry)
             tallies["region_top5"].add(index.names(index.top(query, "clip", 5), obj.kind))
-            cell = cell_at(image.size, *obj.centre(), (7, 7), preprocess)
+            cell = analysis.cell_under(*obj.centre())
             if cell is not None:
                 ranked_cell = index.top(analysis.cells[cell], "clip", 10)
                 tallies["cell_top10"].add(index.names(ranked_cell, obj.kind))
@@ -165,7 +166,7 @@ def evaluate(
             ("clip", painterly, "p10_painterly_clip"),
             ("paintingclip", painterly, "p10_painterly_paintingclip"),
         ):
-            query = analyse_image(picture, key, registry=registry).embedding
+            query = analyse_image(picture, key, view=view, registry=registry).embedding
             tallies[name].add(index.precision(index.top(query, key, 10), present))
     result: dict[str, float | int] = {name: t.rate() for name, t in tallies.items()}
     result["p10_plain_clip"] = result["whole_p10"]

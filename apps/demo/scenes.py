@@ -163,11 +163,22 @@ def position_word(fx: float, fy: float) -> str:
     )[row][col]
 
 
-def generate_scene(seed: int) -> Scene:
-    """The scene for a seed: size, sky, ground, horizon and non-overlapping objects."""
+def generate_scene(seed: int, aspect: float | None = None) -> Scene:
+    """The scene for a seed: size, sky, ground, horizon and non-overlapping objects.
+
+    With `aspect` (width / height), the scene has that shape instead, its shorter side
+    200 to 400 px, and its objects are placed across the whole of it (the same seed gives
+    other scenes with and without it).
+    """
     rng = random.Random(seed)
-    width = rng.randint(200, 640)
-    height = rng.randint(max(200, int(width / 1.5)), min(640, int(width * 1.5)))
+    if aspect is None:
+        width = rng.randint(200, 640)
+        height = rng.randint(max(200, int(width / 1.5)), min(640, int(width * 1.5)))
+    else:
+        short = rng.randint(200, 400)
+        width, height = (
+            (round(short * aspect), short) if aspect >= 1 else (short, round(short / aspect))
+        )
     sky = rng.choice(SKIES)
     ground = rng.choice(GROUNDS)
     horizon = int(height * rng.uniform(0.4, 0.62))
@@ -524,7 +535,9 @@ def render_painterly(scene: Scene) -> Image.Image:
     return Image.fromarray((arr * 255).astype(np.uint8))
 
 
-def make_scene(seed: int, painterly: bool = False) -> tuple[Image.Image, Scene]:
-    """Image and ground truth for a seed, plain or painterly."""
-    scene = generate_scene(seed)
+def make_scene(
+    seed: int, painterly: bool = False, aspect: float | None = None
+) -> tuple[Image.Image, Scene]:
+    """Image and ground truth for a seed, plain or painterly (of `aspect`: `generate_scene`)."""
+    scene = generate_scene(seed, aspect)
     return (render_painterly(scene) if painterly else render_plain(scene)), scene

