@@ -7,6 +7,7 @@ journeys rather than one check each.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import warnings
@@ -183,7 +184,17 @@ def test_a_new_researcher_uploads_a_painting_and_walks_its_grid_by_keyboard(
     whole_url = page.url
     whole_sentences = sentences(page)
     assert len(whole_sentences) == 25
-    expect(page.locator("a.af-cell[data-cell]")).to_have_count(49)
+    # A wide painting: the grid covers all of it, 7 cells high and round(7 × aspect) wide
+    # (14 for The Last Supper's 2:1).
+    width, height = image_size(page)
+    columns = math.floor(7 * width / height + 0.5)
+    assert columns > 7
+    grid = page.locator("[data-grid]")
+    expect(grid).to_have_attribute("data-rows", "7")
+    expect(grid).to_have_attribute("data-cols", str(columns))
+    expect(page.locator("a.af-cell[data-cell]")).to_have_count(7 * columns)
+    view_box = page.locator("[data-view-box]").get_attribute("data-view-box").split(",")
+    assert [float(value) for value in view_box] == pytest.approx([0, 0, width, height], abs=1)
     screenshots("results-with-grid")
     screenshots("results-with-grid-window", full_page=False)
     accessible_at_both_widths(page)
