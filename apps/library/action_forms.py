@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.library.models import SavedAnalysis
+from apps.library.forms import SavedAnalysisForm
 
 
 def _cell(value: str) -> tuple[int, int] | None:
@@ -17,14 +17,10 @@ def _cell(value: str) -> tuple[int, int] | None:
     return int(parts[0]), int(parts[1])
 
 
-class SaveAnalysisForm(forms.Form):
-    name = forms.CharField(max_length=SavedAnalysis._meta.get_field("name").max_length)
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    tags = forms.CharField(required=False, help_text="Separated by commas.")
-    cell = forms.CharField(required=False, widget=forms.HiddenInput)
+class SaveAnalysisForm(SavedAnalysisForm):
+    """The library's own form for a saved analysis, with the cell the page shows."""
 
-    def clean_tags(self) -> list[str]:
-        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+    cell = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_cell(self) -> tuple[int, int] | None:
         return _cell(self.cleaned_data["cell"])

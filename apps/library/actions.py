@@ -9,10 +9,7 @@ the fragment it replaces — so it works without scripts too.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,8 +22,6 @@ from apps.corpus.models import Work
 from apps.library import selectors, services
 from apps.library.action_forms import AnnotationForm, CollectForm, PinForm, SaveAnalysisForm
 from apps.library.models import PinnedSentence
-
-CITATION_CACHE_SECONDS = 24 * 3600
 
 
 def _own_analysis(request: HttpRequest, pk) -> Analysis:
@@ -75,26 +70,21 @@ def save_analysis(request: HttpRequest, pk) -> HttpResponse:
 
 @require_POST
 def pin_sentence(request: HttpRequest, pk) -> HttpResponse:
-    """Pin a result sentence (saving the analysis under its file name first, if it is not
-    saved yet), or unpin it; back to the card."""
+    """Pin or unpin a result sentence (`services.set_sentence_pinned`); back to the card."""
     analysis = _own_analysis(request, pk)
     form = PinForm(request.POST)
     if not form.is_valid():
         messages.error(request, _first_error(form))
         return _back(request, selectors.analysis_page_url(analysis))
     data = form.cleaned_data
-    saved = selectors.get_saved_for_analysis(analysis)
     try:
-        if data["action"] == "pin":
-            if saved is None:
-                saved = services.save_analysis(
-                    request.user, analysis, name=analysis.original_filename or "Untitled painting"
-                )
-            services.pin_sentence(saved, sentence_id=data["sentence"], cell=data["cell"])
-        elif saved is not None:
-            pin = selectors.get_pin(saved, data["sentence"], data["cell"])
-            if pin is not None:
-                services.unpin_sentence(pin)
+        services.set_sentence_pinned(
+            request.user,
+            analysis,
+            sentence_id=data["sentence"],
+            cell=data["cell"],
+            pinned=data["action"] == "pin",
+        )
     except ApplicationError as error:
         messages.error(request, error.sentence)
     response = _back(request, selectors.analysis_page_url(analysis, data["cell"]))
@@ -183,13 +173,8 @@ def citation(request: HttpRequest, work_id: str, style: str) -> HttpResponse:
     """A work's reference in a citation style, as plain text for the clipboard (cached: the
     same work and style always give the same text)."""
     work = get_object_or_404(Work, pk=work_id, published=True)
-    metadata = (work.title, work.author, work.year, work.doi, work.link, work.bibtex)
-    key = f"citation:{style}:{work.pk}:{hashlib.sha256(repr(metadata).encode()).hexdigest()}"
-    text = cache.get(key)
-    if text is None:
-        try:
-            text = services.format_citation(work, style).text
-        except ApplicationError:
-            raise Http404("There is no such citation style.") from None
-        cache.set(key, text, CITATION_CACHE_SECONDS)
+    try:
+        text = services.format_citation_text(work, style)
+    except ApplicationError:
+        raise Http404("There is no such citation style.") from None
     return HttpResponse(text, content_type="text/plain; charset=utf-8")

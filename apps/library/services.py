@@ -8,6 +8,7 @@ row, so that a button pressed twice does no harm; callers learn which it was fro
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 import secrets
@@ -24,6 +25,7 @@ from citeproc import (
     formatter,
 )
 from citeproc.source.json import CiteProcJSON
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -47,6 +49,7 @@ from apps.library.models import (
 
 MAX_TAGS = 20
 CSL_DIR = Path(__file__).resolve().parent / "csl"
+CITATION_CACHE_SECONDS = 24 * 3600
 CITATION_STYLES = {
     "chicago-author-date": "chicago-author-date.csl",
     "apa": "apa.csl",
@@ -212,6 +215,25 @@ def pin_sentence(
             cell_col=col,
             defaults={"annotation": annotation},
         )
+
+
+def set_sentence_pinned(
+    user, analysis: Analysis, *, sentence_id: str, cell: Sequence[int] | None, pinned: bool
+) -> None:
+    """Pin or unpin a result sentence of one of the user's analyses at one place, as the
+    analysis page's Pin button does: pinning saves the analysis (under its file name) first
+    when it is not in the library yet; unpinning what is not pinned changes nothing."""
+    saved = selectors.get_saved_for_analysis(analysis)
+    if pinned:
+        if saved is None:
+            saved = save_analysis(
+                user, analysis, name=analysis.original_filename or "Untitled painting"
+            )
+        pin_sentence(saved, sentence_id=sentence_id, cell=cell)
+    elif saved is not None:
+        pin = selectors.get_pin(saved, sentence_id, tuple(cell) if cell else None)
+        if pin is not None:
+            unpin_sentence(pin)
 
 
 def update_pin(pin: PinnedSentence, *, annotation: str) -> PinnedSentence:
@@ -464,6 +486,18 @@ def _render(item: dict, style: str, output) -> str:
     bibliography = CitationStylesBibliography(_style(style), CiteProcJSON([item]), output)
     bibliography.register(Citation([CitationItem(item["id"])]))
     return str(bibliography.bibliography()[0])
+
+
+def format_citation_text(work: Work, style: str) -> str:
+    """`format_citation(work, style).text`, cached: the same record and style always give the
+    same text, and citeproc takes milliseconds per reference."""
+    metadata = (work.title, work.author, work.year, work.doi, work.link, work.bibtex)
+    key = f"citation:{style}:{work.pk}:{hashlib.sha256(repr(metadata).encode()).hexdigest()}"
+    text = cache.get(key)
+    if text is None:
+        text = format_citation(work, style).text
+        cache.set(key, text, CITATION_CACHE_SECONDS)
+    return text
 
 
 def format_citation(work: Work, style: str) -> FormattedCitation:
