@@ -159,12 +159,13 @@ TEMPLATES = [
 
 _EMBEDDED_LAYOUT = embedded.Layout(DATA_ROOT)
 
+# Connections are kept for a minute and checked before a request reuses one: after a
+# PostgreSQL restart each web thread would otherwise fail its first request on a dead one.
+_CONNECTION_REUSE = {"CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {
-        "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60),
-    }
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"]) | _CONNECTION_REUSE}
 else:
-    DATABASES = {"default": embedded.database_settings(_EMBEDDED_LAYOUT) | {"CONN_MAX_AGE": 60}}
+    DATABASES = {"default": embedded.database_settings(_EMBEDDED_LAYOUT) | _CONNECTION_REUSE}
 
 REDIS_URL = os.environ.get("REDIS_URL") or embedded.redis_url(_EMBEDDED_LAYOUT)
 

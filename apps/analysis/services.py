@@ -26,7 +26,6 @@ import numpy as np
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -44,7 +43,9 @@ from apps.analysis.models import (
     ResultQuery,
 )
 from apps.analysis.uploads import validate_image
+from apps.core.db import retry_on_lost_connection
 from apps.core.errors import ApplicationError, ServiceUnavailableError
+from apps.core.files import StorageFullError, save_files
 from apps.core.paths import without_server_paths
 from apps.corpus.models import Creator, Sentence, Topic
 from apps.corpus.selectors import SentenceHit, get_stored_embeddings, search_sentences
@@ -248,9 +249,11 @@ def _create_analysis(
         job_id=_new_job_id(),
         parent=parent,
     )
-    analysis.image.save(f"{stem}.{clean.extension}", ContentFile(clean.content), save=False)
-    analysis.thumbnail.save(f"{stem}.jpg", ContentFile(_thumbnail(clean.image)), save=False)
-    analysis.reduced.save(f"{stem}.ppm", ContentFile(_reduced(clean.image)), save=False)
+    save_files(
+        (analysis.image, f"{stem}.{clean.extension}", clean.content),
+        (analysis.thumbnail, f"{stem}.jpg", _thumbnail(clean.image)),
+        (analysis.reduced, f"{stem}.ppm", _reduced(clean.image)),
+    )
     try:
         with transaction.atomic():
             analysis.save()
@@ -300,6 +303,7 @@ def enqueue_analysis(analysis: Analysis) -> None:
         mark_analysis_failed(str(analysis.pk), NOT_QUEUED)
 
 
+@retry_on_lost_connection
 def _set_progress(analysis: Analysis, progress: int, **fields) -> None:
     fields["progress"] = progress
     for name, value in fields.items():
@@ -356,8 +360,10 @@ def rank_analysis(
 
 
 def run_analysis(analysis_id: str) -> None:
-    """The worker's part: embed the image (and crop) once, store the vectors, rank."""
-    analysis = Analysis.objects.get(pk=analysis_id)
+    """The worker's part: embed the image (and crop) once, store the vectors, rank. Its
+    writes are retried while the database connection is lost (`retry_on_lost_connection`):
+    a PostgreSQL restart during the model pass costs seconds, not the pass."""
+    analysis = retry_on_lost_connection(Analysis.objects.get)(pk=analysis_id)
     timings: dict[str, float] = {}
     _set_progress(analysis, 5, status=Analysis.Status.RUNNING, started_at=timezone.now(), error="")
     registry = engine.get_registry()
@@ -409,8 +415,16 @@ def run_analysis(analysis_id: str) -> None:
             for boxes in seen.cell_boxes
         ],
     )
-    # The vectors, the ranking and the status commit together: whoever sees `done` sees the
-    # results, and a worker that dies in between leaves none of them (one commit, not four).
+    _commit_analysis(analysis, embedding, timings)
+
+
+@retry_on_lost_connection
+def _commit_analysis(
+    analysis: Analysis, embedding: AnalysisEmbedding, timings: dict[str, float]
+) -> None:
+    """Store the vectors, the ranking and the status `done`, together: whoever sees `done`
+    sees the results, and a worker that dies in between leaves none of them (one commit, not
+    four); a connection lost before the commit repeats the whole transaction."""
     with transaction.atomic():
         # The row locked first: a cancel or a deletion that came meanwhile is seen here, and
         # one that comes now waits for this commit instead of racing the inserts below.
@@ -501,8 +515,10 @@ def set_example_picture(example: ExampleImage, data: bytes) -> None:
     )
     stem = uuid.uuid4().hex
     example.width, example.height = clean.width, clean.height
-    example.image.save(f"{stem}.{clean.extension}", ContentFile(clean.content), save=False)
-    example.thumbnail.save(f"{stem}.jpg", ContentFile(_thumbnail(clean.image)), save=False)
+    save_files(
+        (example.image, f"{stem}.{clean.extension}", clean.content),
+        (example.thumbnail, f"{stem}.jpg", _thumbnail(clean.image)),
+    )
 
 
 def create_example_image(
@@ -619,6 +635,7 @@ def _cancel_waiting_job(job_id: str) -> None:
         pass
 
 
+@retry_on_lost_connection
 def mark_analysis_failed(analysis_id: str, message: str) -> None:
     """Record a failure; the message is shown to its researcher, so without server paths (the
     worker's log keeps the whole traceback)."""
@@ -862,13 +879,23 @@ def render_heatmap_png(heatmap: Heatmap, max_side: int | None = None) -> bytes:
         image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))
     box = tuple(v * scale for v in analysis.crop) if analysis.crop else None
     png = render_overlay(image, heatmap.array(), box=box)
-    if scale == 1.0:
-        heatmap.overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=True)
-    else:
-        heatmap.display_side = max_side
-        heatmap.display_overlay.save(f"{uuid.uuid4().hex}.png", ContentFile(png), save=False)
-        heatmap.save(update_fields=["display_overlay", "display_side"])
+    try:
+        _cache_overlay(heatmap, png, max_side=None if scale == 1.0 else max_side)
+    except StorageFullError:
+        # A cache: the overlay is drawn again next time, when there may be room.
+        logger.warning("No room to keep heat map %s's overlay; it was sent uncached.", heatmap.pk)
     return png
+
+
+def _cache_overlay(heatmap: Heatmap, png: bytes, *, max_side: int | None) -> None:
+    name = f"{uuid.uuid4().hex}.png"
+    if max_side is None:
+        save_files((heatmap.overlay, name, png))
+        heatmap.save(update_fields=["overlay"])
+    else:
+        save_files((heatmap.display_overlay, name, png))
+        heatmap.display_side = max_side
+        heatmap.save(update_fields=["display_overlay", "display_side"])
 
 
 def search_text(

@@ -19,6 +19,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import close_old_connections
 from rq.worker import SimpleWorker
 
 from apps import engine  # lazy: `/healthz` imports this module and loads no model code
@@ -58,9 +59,13 @@ class ModelWorker(SimpleWorker):
         self.connection.hset(MODELS_KEY, self.name, json.dumps(status))
 
     def execute_job(self, job, queue):
+        # As Django does around each request: a connection that broke while the worker waited
+        # (a PostgreSQL restart) is closed, and the job's first query opens a working one.
+        close_old_connections()
         try:
             return super().execute_job(job, queue)
         finally:
+            close_old_connections()
             self.publish_models()
 
     def register_death(self, *args, **kwargs):

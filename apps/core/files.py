@@ -1,4 +1,8 @@
-"""Serving stored files: uploads, their derivatives and the corpus's figure images.
+"""Storing and serving files: uploads, their derivatives and the corpus's figure images.
+
+Files are stored whole or not at all (`save_files`): a write that fails half-way, the disk
+full, removes what it wrote, and a full disk is told to the researcher as such (507 with a
+sentence) instead of as a server error.
 
 The content type comes from a short list of image types by the stored name's extension,
 never from a guess: a file of any other kind is sent as an attachment of type
@@ -11,12 +15,54 @@ restored without it, a file removed by hand) answers 404 with a sentence, not a 
 
 from __future__ import annotations
 
+import errno
 from pathlib import PurePosixPath
 
+from django.core.files.base import ContentFile
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse
 
-from apps.core.errors import NotFoundError
+from apps.core.errors import ApplicationError, NotFoundError
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StorageFullError(ApplicationError):
+    """The media storage has no room (or the account's disk quota is spent)."""
+
+    status = 507
+
+
+def save_files(*files: tuple[FieldFile, str, bytes]) -> None:
+    """Store each `(field, name, content)` as that field's file (the rows are not saved): all
+    of them, or none (what was stored before a failure is deleted again).
+
+    Django's storage leaves a partly written file behind when a write fails; it is removed
+    here too. Its name is the one the storage would give: callers pass fresh unique names,
+    which the storage keeps as they are.
+    """
+    stored: list[FieldFile] = []
+    try:
+        for field, name, content in files:
+            target = field.field.generate_filename(field.instance, name)
+            try:
+                field.save(name, ContentFile(content), save=False)
+            except OSError:
+                if field.storage.exists(target):
+                    field.storage.delete(target)
+                raise
+            stored.append(field)
+    except OSError as error:
+        for field in stored:
+            field.delete(save=False)
+        if error.errno in NO_SPACE:
+            raise StorageFullError(
+                "storage_full",
+                "The server has no room to store the file just now, so nothing was stored; "
+                "try again later.",
+            ) from None
+        raise
+
 
 IMAGE_TYPES = {
     ".jpg": "image/jpeg",
