@@ -251,9 +251,14 @@ class EmbeddedPostgres:
                 connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
     def stop(self) -> None:
-        _run_as_pg_user(
+        # The folders' permissions again: something (pytest, for its temporary folders) may
+        # have closed a parent folder to the server's user since it started.
+        self._prepare_permissions()
+        stopped = _run_as_pg_user(
             [_pg_bin("pg_ctl"), "-D", str(self.layout.pgdata), "-m", "fast", "-w", "stop"]
         )
+        if stopped.returncode != 0 and self.is_running():
+            raise ServiceError(f"PostgreSQL did not stop: {stopped.stderr.strip()}")
 
 
 class EmbeddedRedis:

@@ -5,71 +5,19 @@ torchao left to the model worker."""
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from tests.analysis.conftest import painting_bytes
 from tests.site.gunicorn_modules_probe import ML_MODULES
-from tests.site.test_stack import start_stack  # noqa: F401  (fixture)
+from tests.site.running_stack import StackClient
 
 pytestmark = pytest.mark.slow
 
 
-class Client:
-    def __init__(self, port: int, token: str) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.headers = {"Authorization": f"Token {token}"}
-
-    def request(self, method: str, path: str, body: bytes | None = None, **headers: str):
-        request = urllib.request.Request(
-            self.base + path, data=body, method=method, headers={**self.headers, **headers}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.headers, response.read()
-
-    def json(self, method: str, path: str, payload: dict | None = None):
-        body = json.dumps(payload).encode() if payload is not None else None
-        status, _, data = self.request(method, path, body, **{"Content-Type": "application/json"})
-        return status, json.loads(data)
-
-    def upload(self, image: bytes) -> dict:
-        boundary = "artefact-test-boundary"
-        body = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
-                f'filename="painting.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
-            ).encode()
-            + image
-            + f"\r\n--{boundary}--\r\n".encode()
-        )
-        status, _, data = self.request(
-            "POST",
-            "/api/v1/analyses",
-            body,
-            **{"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        assert status == 202
-        return json.loads(data)
-
-    def wait(self, path: str, done, timeout: float = 120):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                status, body = self.json("GET", path)
-            except urllib.error.HTTPError as error:
-                status, body = error.code, None
-            if done(status, body):
-                return body
-            assert time.monotonic() < deadline, f"timed out on {path}: {status} {body}"
-            time.sleep(0.3)
-
-
 def test_web_workers_serve_search_cells_and_heatmaps_without_the_ml_stack(
     tmp_path,
-    start_stack,  # noqa: F811
+    start_stack,
 ):
     probes = tmp_path / "probes"
     probes.mkdir()
@@ -79,7 +27,7 @@ def test_web_workers_serve_search_cells_and_heatmaps_without_the_ml_stack(
         GUNICORN_CMD_ARGS="--config python:tests.site.gunicorn_modules_probe",
     )
     stack.wait_healthy()
-    api = Client(stack.port, stack.manage("create_api_token", "demo").split()[-1])
+    api = StackClient(stack.port, stack.manage("create_api_token", "demo").split()[-1])
 
     status, hits = api.json("GET", "/api/v1/search?q=a+red+boat+on+the+sea&model=clip&k=5")
     assert status == 200
