@@ -251,6 +251,9 @@ ANALYSIS_JOB_TIMEOUT = env_int("ANALYSIS_JOB_TIMEOUT", 300)
 # once. Each upload costs a decode and a re-encode in a web thread and then GPU time.
 ANALYSIS_UPLOADS_PER_HOUR = env_int("ANALYSIS_UPLOADS_PER_HOUR", 60)
 ANALYSIS_MAX_ACTIVE_JOBS = env_int("ANALYSIS_MAX_ACTIVE_JOBS", 4)
+# Per web process, whoever uploads: uploads decoded at once. With gunicorn's four threads, two
+# always stay free for reading however many researchers upload large images together.
+ANALYSIS_PARALLEL_DECODES = env_int("ANALYSIS_PARALLEL_DECODES", 2)
 ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
 # How the worker sees a whole painting (or a region) for its embedding, and which view gives
 # its grid of cells: `apps.engine.analyse_image`; docs/benchmarks/demo-quality.md measures

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import math
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -216,6 +217,36 @@ def check_upload_quota(owner, *, in_progress: int = 0) -> None:
         )
 
 
+_decoding = 0
+_decoding_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def decode_slot() -> Iterator[None]:
+    """Count this upload among the ANALYSIS_PARALLEL_DECODES this process decodes and
+    re-encodes at once (seconds for a large image), or refuse it at once with 503 `busy`.
+
+    The per-researcher quotas bound what one researcher holds; this bounds what all of them
+    hold together, so that uploads never take every web thread: reading pages and health
+    checks keep the rest. Refused at once rather than queued, as a waiting upload would hold
+    its thread all the same.
+    """
+    global _decoding
+    with _decoding_lock:
+        if _decoding >= settings.ANALYSIS_PARALLEL_DECODES:
+            raise ServiceUnavailableError(
+                "busy",
+                "The server is preparing other uploads just now, so nothing was stored; try "
+                "again in a few seconds.",
+            )
+        _decoding += 1
+    try:
+        yield
+    finally:
+        with _decoding_lock:
+            _decoding -= 1
+
+
 def _create_analysis(
     *,
     owner,
@@ -227,13 +258,15 @@ def _create_analysis(
     creator_ids: Sequence[str],
     parent: Analysis | None,
 ) -> Analysis:
-    clean = validate_image(
-        data,
-        max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
-        max_pixels=settings.ANALYSIS_MAX_PIXELS,
-        # The pixels are needed here for the thumbnail and the reduced copy only.
-        preview_size=THUMBNAIL_SIZE,
-    )
+    with decode_slot():
+        clean = validate_image(
+            data,
+            max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
+            max_pixels=settings.ANALYSIS_MAX_PIXELS,
+            # The pixels are needed here for the thumbnail and the reduced copy only.
+            preview_size=THUMBNAIL_SIZE,
+        )
+        thumbnail, reduced = _thumbnail(clean.image), _reduced(clean.image)
     filters = resolve_filters(model_key, topic_ids, creator_ids)
     box = resolve_crop(crop, clean.width, clean.height)
 
@@ -251,8 +284,8 @@ def _create_analysis(
     )
     save_files(
         (analysis.image, f"{stem}.{clean.extension}", clean.content),
-        (analysis.thumbnail, f"{stem}.jpg", _thumbnail(clean.image)),
-        (analysis.reduced, f"{stem}.ppm", _reduced(clean.image)),
+        (analysis.thumbnail, f"{stem}.jpg", thumbnail),
+        (analysis.reduced, f"{stem}.ppm", reduced),
     )
     try:
         with transaction.atomic():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -15,6 +16,7 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
+from apps.analysis import services
 from apps.analysis.models import Analysis
 from tests.analysis.conftest import upload
 
@@ -115,3 +117,38 @@ def test_uploads_sent_in_parallel_are_counted_while_they_are_decoded(api, quotas
     assert 1 <= accepted <= 2, statuses
     assert statuses.count(429) == 6 - accepted, statuses
     assert Analysis.objects.filter(owner=api.user).count() == statuses.count(202)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_uploads_past_the_parallel_decodes_of_a_process_are_refused_whoever_sends_them(
+    api, settings, media, redis_connection, django_user_model
+):
+    """Researchers within their own quotas still cannot hold every web thread together."""
+    settings.ANALYSIS_PARALLEL_DECODES = 1
+    other = django_user_model.objects.create_user("another-researcher")
+    statuses: list[int] = []
+
+    def send_large() -> None:
+        client = APIClient()
+        client.force_authenticate(other)
+        try:
+            statuses.append(upload(client, big_png(), name="big.png").status_code)
+        finally:
+            connection.close()  # this thread's own connection
+
+    decoding = threading.Thread(target=send_large)
+    decoding.start()
+    deadline = time.monotonic() + 30
+    while services._decoding == 0:  # the large upload is being decoded
+        assert decoding.is_alive(), statuses
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    refused = upload(api)
+    decoding.join()
+
+    assert refused.status_code == 503, refused.content[:300]
+    assert refused.json()["error"] == "busy"
+    assert refused.json()["detail"].startswith("The server is preparing other uploads just now")
+    assert not Analysis.objects.filter(owner=api.user).exists()
+    assert statuses == [202]
+    assert upload(api).status_code == 202  # the slot is free again
