@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import io
-import uuid
 from pathlib import Path
 
 import django_rq
@@ -24,6 +23,7 @@ from apps.analysis.models import Analysis
 from apps.analysis.uploads import InvalidImage, validate_image
 from tests.analysis.test_upload_hardening import assert_clean
 from tests.hostile.files import BY_NAME, HOSTILE_FILES, PAYLOAD_MARKER, HostileFile
+from tests.hostile.http import post_multipart
 
 pytestmark = pytest.mark.django_db
 
@@ -43,28 +43,8 @@ WORKSPACE_SUBSET = (
 )
 
 
-def multipart(item: HostileFile, **fields: str) -> tuple[bytes, str]:
-    """A multipart/form-data body with `item` as its `image` part, named exactly as
-    `item.filename` says (UTF-8, as browsers send it), and `fields`."""
-    boundary = f"hostile-{uuid.uuid4().hex}"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    disposition = f'form-data; name="image"; filename="{item.filename}"'
-    parts.append(
-        f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + item.data
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 def post(client, path: str, item: HostileFile, **fields: str):
-    body, content_type = multipart(item, **fields)
-    return client.generic("POST", path, body, content_type=content_type)
+    return post_multipart(client, path, image=(item.filename, item.data), **fields)
 
 
 def stored_files(media: Path) -> list[Path]:
