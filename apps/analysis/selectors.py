@@ -101,6 +101,27 @@ def build_view_query(analysis: Analysis) -> QueryDict:
     return query
 
 
+MAX_NUMBER_DIGITS = 6
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as a whole number when it is one of up to MAX_NUMBER_DIGITS ASCII digits, else
+    None. ``str.isdigit`` alone is no test: it accepts '²', which ``int`` refuses, and 5,000
+    digits, which ``int`` refuses to convert (a URL or a form field can hold either)."""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_NUMBER_DIGITS:
+        return int(text)
+    return None
+
+
+def parse_cell(text: str) -> tuple[int, int] | None:
+    """`row,col` as the analysis page writes it, or None where `text` is not that."""
+    parts = text.split(",")
+    numbers = [whole_number(part) for part in parts]
+    if len(numbers) != 2 or None in numbers:
+        return None
+    return numbers[0], numbers[1]
+
+
 def read_view(params: Mapping, analysis: Analysis) -> AnalysisView:
     """The page state in `params`, with the analysis's own model and filters where the query
     string names none; malformed values are ignored rather than refused (a URL is typed)."""
@@ -112,17 +133,13 @@ def read_view(params: Mapping, analysis: Analysis) -> AnalysisView:
     else:
         topics = [topic.id for topic in analysis.topics.all()]
         creators = [creator.slug for creator in analysis.creators.all()]
-    cell = None
-    row_col = params.get("cell", "").split(",")
-    if len(row_col) == 2 and all(part.isdigit() for part in row_col):
-        cell = (int(row_col[0]), int(row_col[1]))
-    k = params.get("k", "")
+    k = whole_number(params.get("k", ""))
     return AnalysisView(
         model_key=model_key,
         topic_ids=[t for t in topics if t],
         creator_ids=[c for c in creators if c],
-        cell=cell,
-        k=int(k) if k.isdigit() and 1 <= int(k) <= 100 else settings.ANALYSIS_RESULTS,
+        cell=parse_cell(params.get("cell", "")),
+        k=k if k is not None and 1 <= k <= 100 else settings.ANALYSIS_RESULTS,
         group=params.get("group") == "work",
         where=params.get("where", "").strip()[: Heatmap.MAX_TEXT_CHARS],
     )

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 
 from apps.analysis import selectors
 from apps.analysis.models import Analysis, AnalysisResult, Heatmap
+from apps.core.api import error_sentence
 from apps.core.errors import ApplicationError
 from apps.corpus.models import Work
 from apps.corpus.selectors import SentenceHit
@@ -95,7 +96,7 @@ def read_query(serializer_class: type[serializers.Serializer], request: Request)
     form = serializer_class(data=request.query_params)
     if not form.is_valid():
         name, messages = next(iter(form.errors.items()))
-        raise ApplicationError(f"bad_{name}", f"{name}: {' '.join(map(str, messages))}")
+        raise ApplicationError(f"bad_{name}", f"{name}: {error_sentence(messages)}")
     return form.validated_data
 
 

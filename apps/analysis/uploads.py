@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from apps.core.errors import ApplicationError
 
@@ -112,24 +112,27 @@ def _jpeg_end(data: bytes) -> int | None:
     return None
 
 
-def _is_jpeg_metadata(marker: int, payload: bytes) -> bool:
+def _is_jpeg_metadata(marker: int, payload: bytes, *, keep_icc: bool = True) -> bool:
     if marker == 0xFE:  # comment
         return True
     if 0xE0 <= marker <= 0xEF:
         return not any(
             marker == kept and payload.startswith(signature)
             for kept, signature in KEPT_JPEG_APP_SEGMENTS
+            if keep_icc or kept != 0xE2
         )
     return False
 
 
-def _jpeg_without_metadata(data: bytes) -> bytes | None:
+def _jpeg_without_metadata(data: bytes, *, keep_icc: bool = True) -> bytes | None:
     """The JPEG with its metadata segments dropped and everything its decoder reads (tables,
-    frame header, scans) copied unchanged; None if its segments cannot be walked to EOI."""
+    frame header, scans) copied unchanged; None if its segments cannot be walked to EOI.
+    Without `keep_icc`, the colour profile's segments are dropped too."""
     kept = [data[:2]]
     for marker, start, end in _jpeg_segments(data):
         # Only a segment's first bytes are read: a scan's segment runs for megabytes.
-        if not _is_jpeg_metadata(marker, data[start + 4 : start + 4 + _SIGNATURE_LENGTH]):
+        head = data[start + 4 : start + 4 + _SIGNATURE_LENGTH]
+        if not _is_jpeg_metadata(marker, head, keep_icc=keep_icc):
             kept.append(data[start:end])
         if marker == 0xD9:
             return b"".join(kept)
@@ -166,9 +169,42 @@ def _webp_end(data: bytes) -> int | None:
     return 8 + int.from_bytes(data[4:8], "little")
 
 
+def _gif_sub_blocks_end(data: bytes, position: int) -> int | None:
+    """Offset just past the zero-length block that ends a chain of data sub-blocks."""
+    while position < len(data):
+        size = data[position]
+        position += 1 + size
+        if size == 0:
+            return position
+    return None
+
+
+def _colour_table_size(packed: int) -> int:
+    return 3 * (2 ** ((packed & 0x07) + 1)) if packed & 0x80 else 0
+
+
 def _gif_end(data: bytes) -> int | None:
-    end = data.rfind(b"\x3b")
-    return end + 1 if end != -1 else None
+    """Offset just past the GIF's trailer, found by walking its blocks: the last 0x3B byte
+    of the file is no end marker when the bytes after the image end in one (a script's
+    ``;``). None where a block breaks off or is of no known kind."""
+    if len(data) < 13:
+        return None
+    position = 13 + _colour_table_size(data[10])
+    while position < len(data):
+        introducer = data[position]
+        if introducer == 0x3B:  # trailer
+            return position + 1
+        if introducer == 0x21:  # extension: label, then sub-blocks
+            end = _gif_sub_blocks_end(data, position + 2)
+        elif introducer == 0x2C and position + 10 <= len(data):  # image descriptor
+            table_end = position + 10 + _colour_table_size(data[position + 9])
+            end = _gif_sub_blocks_end(data, table_end + 1)  # after the LZW code size
+        else:
+            return None
+        if end is None:
+            return None
+        position = end
+    return None
 
 
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
@@ -179,6 +215,9 @@ _TIFF_DATA_TAGS = ((273, 279), (324, 325), (513, 514), (288, 289))
 """(offsets, byte counts) of the data an IFD points at: strips, tiles, an old-style JPEG
 stream, free space."""
 _TIFF_MAX_IFDS = 10_000
+_TIFF_STRIP_OFFSETS, _TIFF_SAMPLES_PER_PIXEL, _TIFF_ROWS_PER_STRIP = 273, 277, 278
+_TIFF_STRIP_BYTE_COUNTS, _TIFF_PLANAR_CONFIG = 279, 284
+_TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH, _TIFF_TILE_OFFSETS, _TIFF_TILE_BYTE_COUNTS = 322, 323, 324, 325
 
 
 def _tiff_end(data: bytes) -> int | None:
@@ -249,6 +288,27 @@ _END_FINDERS = {
 }
 
 
+def _check_tiff_layout(image: Image.Image) -> None:
+    """Refuse a TIFF whose strips or tiles do not cover its first image: Pillow decodes the
+    strips and tiles it is given and leaves the rest of the image blank, without an error,
+    where libtiff and viewers call such a file corrupt."""
+    tags = image.tag_v2
+    width, height = image.size
+    planes = tags.get(_TIFF_SAMPLES_PER_PIXEL, 1) if tags.get(_TIFF_PLANAR_CONFIG) == 2 else 1
+    if _TIFF_TILE_OFFSETS in tags:
+        tile_width, tile_length = tags.get(_TIFF_TILE_WIDTH, 0), tags.get(_TIFF_TILE_LENGTH, 0)
+        if tile_width <= 0 or tile_length <= 0:
+            raise InvalidImage("corrupt_image", "The image data is truncated or corrupt.")
+        needed = -(-width // tile_width) * -(-height // tile_length) * planes
+        offsets, counts = _TIFF_TILE_OFFSETS, _TIFF_TILE_BYTE_COUNTS
+    else:
+        rows = tags.get(_TIFF_ROWS_PER_STRIP, height) or height
+        needed = -(-height // rows) * planes
+        offsets, counts = _TIFF_STRIP_OFFSETS, _TIFF_STRIP_BYTE_COUNTS
+    if min(len(tags.get(offsets, ())), len(tags.get(counts, ()))) < needed:
+        raise InvalidImage("corrupt_image", "The image data is truncated or corrupt.")
+
+
 def _reject_trailing_data(data: bytes, image_format: str) -> None:
     end = _END_FINDERS[image_format](data)
     if end is None:
@@ -313,6 +373,8 @@ def validate_image(
             width, height = image.size
             _check_shape(width, height, max_pixels)
             _reject_trailing_data(data, source_format)
+            if source_format == "TIFF":
+                _check_tiff_layout(image)
             as_uploaded = _stored_as_uploaded(data, image)
             if as_uploaded is not None and preview_size is not None:
                 image.draft(None, preview_size)
@@ -370,7 +432,20 @@ def _stored_as_uploaded(data: bytes, image: Image.Image) -> bytes | None:
         return None
     if image.getexif().get(ORIENTATION_TAG, 1) != 1:
         return None
-    return _jpeg_without_metadata(data)
+    return _jpeg_without_metadata(data, keep_icc=_is_icc_profile(image.info.get("icc_profile")))
+
+
+def _is_icc_profile(profile: bytes | None) -> bool:
+    """Whether `profile` is an ICC profile Little CMS can read. The segments of one that is
+    not (random bytes, a payload behind an ``ICC_PROFILE`` signature) are dropped: no viewer
+    can use them, and they would be stored and served as they came."""
+    if not profile:
+        return False
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    except (OSError, ImageCms.PyCMSError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_shape(width: int, height: int, max_pixels: int) -> None:

@@ -23,16 +23,22 @@ class _Translated(exceptions.APIException):
         self.status_code = status_code
 
 
-def _sentence(detail: object) -> str:
-    """One readable sentence from DRF's nested validation details."""
+def error_sentence(detail: object) -> str:
+    """One readable sentence from DRF's nested validation details (a list field's errors
+    come keyed by the index of the item at fault)."""
     if isinstance(detail, dict):
         parts = []
         for field, value in detail.items():
-            text = _sentence(value)
-            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+            text = error_sentence(value)
+            if field == "non_field_errors":
+                parts.append(text)
+            elif isinstance(field, int):
+                parts.append(f"item {field + 1}: {text}")
+            else:
+                parts.append(f"{field}: {text}")
         return " ".join(parts)
     if isinstance(detail, list):
-        return " ".join(_sentence(item) for item in detail)
+        return " ".join(error_sentence(item) for item in detail)
     return str(detail)
 
 
@@ -71,7 +77,7 @@ def handle_exception(exc: Exception, context: dict) -> Response | None:
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
-    sentence = _sentence(exc.detail).strip()
+    sentence = error_sentence(exc.detail).strip()
     if not sentence.endswith((".", "?", "!")):
         sentence += "."
     response.data = {"error": _code(exc), "detail": sentence}

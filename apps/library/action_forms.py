@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.analysis.selectors import parse_cell
 from apps.library.forms import SavedAnalysisForm
 
 
@@ -11,10 +12,10 @@ def _cell(value: str) -> tuple[int, int] | None:
     """`row,col` as the analysis page writes it, or None for the whole image (or crop)."""
     if not value:
         return None
-    parts = value.split(",")
-    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+    cell = parse_cell(value)
+    if cell is None:
         raise forms.ValidationError("A cell is given as row,column.")
-    return int(parts[0]), int(parts[1])
+    return cell
 
 
 class SaveAnalysisForm(SavedAnalysisForm):

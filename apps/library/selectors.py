@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,12 @@ def list_collections(user) -> QuerySet[Collection]:
 
 
 def get_collection(user, pk) -> Collection | None:
+    """The user's collection `pk`, or None; also for a `pk` that is no UUID (a form field
+    holds any text, and the query would end in a ValidationError, a 500)."""
+    try:
+        pk = uuid.UUID(str(pk))
+    except ValueError:
+        return None
     return list_collections(user).filter(pk=pk).first()
 
 
