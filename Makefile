@@ -4,12 +4,13 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-fast test-browser lint format requirements stop services
+.PHONY: help install run test test-fast test-browser reliability-quick lint format requirements stop services
 
 help:
 	@echo "make run    - install, start the embedded services, migrate, serve on http://127.0.0.1:8000"
 	@echo "make test   - install, then run the whole test suite against real PostgreSQL and Redis"
 	@echo "make test-browser - only the browser tests (Chromium); screenshots in test-artifacts/"
+	@echo "make reliability-quick - a short load run on a whole stack; fails on any failed request"
 	@echo "make install / lint / format / requirements / stop"
 
 install:
@@ -27,6 +28,10 @@ test-fast: install
 # Only the browser tests (also part of `make test`); screenshots land in test-artifacts/.
 test-browser: install
 	@$(PY) -m pytest -m browser tests/browser
+
+# The quick form of docs/reliability.md's load rows (the faults and hostile input are tests).
+reliability-quick: install
+	@$(PY) bench/load.py --quick
 
 lint: install
 	@$(VENV)/bin/ruff check .
