@@ -1,6 +1,5 @@
 """`GET /metrics`: who may read it, and that its numbers move. Job durations and search
-latency, which need a worker and a corpus, are tested in tests/analysis/test_operations.py;
-the sum over gunicorn's processes in tests/site/test_metrics_gunicorn.py."""
+latency, which need a worker and a corpus, are tested in tests/analysis/test_operations.py."""
 
 from __future__ import annotations
 
