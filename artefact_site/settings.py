@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from apps.core.logs import logging_config
 from apps.engine.config import model_settings_from_env
 from apps.engine.images import CELL_VIEWS, WHOLE_IMAGE_VIEWS
 from artefact_site import embedded
@@ -118,6 +119,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id is bound (and the latency timed) before anything else can log.
+    "apps.core.middleware.RequestContext",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.PermissionsPolicy",
     "apps.core.middleware.RefuseNulCharacters",
@@ -366,10 +369,10 @@ else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ArteFact <noreply@localhost>")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# One JSON object per line unless LOG_FORMAT=plain (which `make run` uses for reading in a
+# terminal): each record carries request_id and job_id (apps.core.logs, docs/operations.md).
+LOG_FORMAT = env_choice("LOG_FORMAT", "json", ("json", "plain"))
+LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+
+# GET /metrics (Prometheus): staff (a session or a staff API token), or this bearer token.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

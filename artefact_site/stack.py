@@ -155,6 +155,8 @@ class Stack:
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "artefact_site.settings")
+    # Read in a terminal, so one line per record; a deployment's default is JSON lines.
+    os.environ.setdefault("LOG_FORMAT", "plain")
     return Stack().run()
 
 

@@ -7,6 +7,7 @@ from artefact_site import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.analysis.urls")),
     path("", include("apps.corpus.urls")),

@@ -1,13 +1,18 @@
-"""Site-wide views: the home page and the health endpoint."""
+"""Site-wide views: the home page, the health endpoint and the metrics endpoint."""
 
+import hmac
+
+import django_rq
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import AuthenticationFailed
 
 from apps.accounts.authentication import ApiTokenAuthentication
+from apps.core import metrics as site_metrics
 from artefact_site import health
 
 
@@ -41,3 +46,24 @@ def _is_staff(request: HttpRequest) -> bool:
     except AuthenticationFailed:
         return False
     return authenticated is not None and authenticated[0].is_staff
+
+
+@login_not_required
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus's text format, for staff or a scraper sending ``METRICS_TOKEN``. Anyone else
+    gets the site's 404, as for an address that does not exist: queue depths and latencies
+    are nobody else's business, and a 403 would tell that something is here."""
+    if not (_is_staff(request) or _has_metrics_token(request)):
+        raise Http404
+    body, content_type = site_metrics.render(
+        django_rq.get_connection("default"), list(settings.RQ_QUEUES)
+    )
+    return HttpResponse(body, content_type=content_type)
+
+
+def _has_metrics_token(request: HttpRequest) -> bool:
+    expected = settings.METRICS_TOKEN
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token, expected)

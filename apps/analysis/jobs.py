@@ -19,6 +19,7 @@ from apps.core.errors import ApplicationError
 logger = logging.getLogger(__name__)
 
 ABANDONED = "The worker running this analysis stopped before finishing; start the analysis again."
+STOPPED = "The worker running this analysis was stopped (cold shutdown); start the analysis again."
 DELETED = "Analysis %s was deleted before its job finished; nothing left to do."
 
 
@@ -47,6 +48,10 @@ def analysis_failed(job: Job, connection, exc_type, exc_value, traceback) -> Non
     analysis_id = job.args[0]
     if exc_type is AbandonedJobError or isinstance(exc_value, AbandonedJobError):
         services.mark_analysis_failed(analysis_id, ABANDONED)
+    elif isinstance(exc_value, SystemExit | KeyboardInterrupt):
+        # A second SIGTERM or SIGINT (RQ's cold shutdown) raised inside the job: no error of
+        # the analysis, and SystemExit's text is empty.
+        services.mark_analysis_failed(analysis_id, STOPPED)
     else:
         services.mark_analysis_failed(analysis_id, f"The analysis failed: {exc_value}")
 

@@ -47,6 +47,7 @@ from apps.analysis.uploads import validate_image
 from apps.core.db import retry_on_lost_connection
 from apps.core.errors import ApplicationError, ServiceUnavailableError
 from apps.core.files import StorageFullError, save_files
+from apps.core.logs import job_meta
 from apps.core.paths import without_server_paths
 from apps.corpus.models import Creator, Sentence, Topic
 from apps.corpus.selectors import SentenceHit, get_stored_embeddings, search_sentences
@@ -328,6 +329,7 @@ def enqueue_analysis(analysis: Analysis) -> None:
             job_id=analysis.job_id,
             job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
             on_failure=Callback(jobs.analysis_failed),
+            meta=job_meta(),
         )
     except redis.RedisError:
         # The row is committed (this runs on commit): rather than leave it queued with no
@@ -760,6 +762,7 @@ def request_heatmaps(analysis: Analysis, sentence_ids: Sequence[str]) -> str:
         analysis.model_key,
         unique,
         job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
+        meta=job_meta(),
     )
     return job.id
 
@@ -826,6 +829,7 @@ def request_text_heatmap(analysis: Analysis, text: str) -> tuple[str, str | None
         analysis.model_key,
         phrase,
         job_timeout=settings.ANALYSIS_JOB_TIMEOUT,
+        meta=job_meta(),
     )
     return digest, job.id
 
@@ -998,7 +1002,13 @@ def _embed_on_worker(text: str, model_key: str) -> np.ndarray:
             "No model worker is running, so the text cannot be embedded; try again later.",
         )
     job = queue.enqueue(
-        jobs.embed_text_query, model_key, text, ttl=timeout, result_ttl=60, failure_ttl=300
+        jobs.embed_text_query,
+        model_key,
+        text,
+        ttl=timeout,
+        result_ttl=60,
+        failure_ttl=300,
+        meta=job_meta(),
     )
     result = job.latest_result(timeout=timeout)
     if result is None:

@@ -10,6 +10,15 @@ researcher does not wait for either, and publishes what it loaded in Redis for
 RQ registers a worker only when it starts taking jobs, which with int8 encoders to compile can
 be a minute or two after the process started. Until then the worker announces what it is doing
 under its own key, so that `/healthz` can say "starting" instead of "no worker".
+
+While it runs a job, every log record carries the job's id and the id of the web request that
+enqueued it (`apps.core.logs`), and when the job ends its duration goes to the Redis histogram
+that `/metrics` reports (`apps.core.metrics`).
+
+Stopping (RQ's own rules, which this class keeps): the first SIGTERM or SIGINT during a job is
+a warm shutdown, the job runs to its end and the worker then exits 0 without taking another;
+a second one, a second or more later, is a cold shutdown: `SystemExit` is raised inside the
+job, RQ records the job as failed and its failure callback runs (`jobs.analysis_failed`).
 """
 
 from __future__ import annotations
@@ -18,11 +27,15 @@ import json
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.db import close_old_connections
+from rq.exceptions import InvalidJobOperation
 from rq.worker import SimpleWorker
 
 from apps import engine  # lazy: `/healthz` imports this module and loads no model code
+from apps.core.logs import bound_to_job
+from apps.core.metrics import record_job_duration
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +72,33 @@ class ModelWorker(SimpleWorker):
         self.connection.hset(MODELS_KEY, self.name, json.dumps(status))
 
     def execute_job(self, job, queue):
+        started = time.monotonic()
         # As Django does around each request: a connection that broke while the worker waited
         # (a PostgreSQL restart) is closed, and the job's first query opens a working one.
         close_old_connections()
+        with bound_to_job(job.id, job.meta):
+            try:
+                return super().execute_job(job, queue)
+            finally:
+                close_old_connections()
+                self.job_ended(job, queue.name, time.monotonic() - started)
+                self.publish_models()
+
+    def job_ended(self, job, queue_name: str, seconds: float) -> None:
+        """Log the job's end and count its duration; a Redis error here loses one count, not
+        the worker."""
         try:
-            return super().execute_job(job, queue)
-        finally:
-            close_old_connections()
-            self.publish_models()
+            status = job.get_status(refresh=True)
+        except InvalidJobOperation:  # its result has already expired (result_ttl=0)
+            status = None
+        status_name = getattr(status, "value", None) or "finished"
+        logger.info(
+            "Job %s (%s) ended %s after %.2f s.", job.id, job.func_name, status_name, seconds
+        )
+        try:
+            record_job_duration(self.connection, queue_name, job.func_name, status_name, seconds)
+        except redis.RedisError as error:
+            logger.warning("Job %s's duration was not counted: %s", job.id, error)
 
     def register_death(self, *args, **kwargs):
         self.connection.hdel(MODELS_KEY, self.name)

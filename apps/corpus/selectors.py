@@ -31,6 +31,7 @@ import numpy as np
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
+from apps.core.metrics import timed_search
 from apps.corpus.models import (
     Creator,
     Sentence,
@@ -132,6 +133,7 @@ def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{value:.9g}" for value in vector.tolist()) + "]"
 
 
+@timed_search
 def search_sentences(
     vector: np.ndarray,
     model_key: str,
