@@ -179,7 +179,7 @@ def read_for(
     sent = iter(range(requests)) if requests else None
     deadline = time.monotonic() + (seconds or 0)
     counter_lock = threading.Lock()
-    progress = tqdm(total=requests or None, unit="req", leave=False)
+    progress = tqdm(total=requests or None, unit="req", leave=False, mininterval=5)
 
     def keep_reading(index: int) -> None:
         rng = random.Random(index)
@@ -200,9 +200,24 @@ def read_for(
     return tally, time.monotonic() - started
 
 
+def upload_when_free(researcher: Researcher, image: bytes, busy: list[int]) -> str:
+    """Upload as a client should: a 503 `busy` (the web process is decoding as many uploads
+    as it may) is tried again a second later, up to five times; `busy` counts the retries."""
+    for attempt in range(6):
+        try:
+            return researcher.upload(image)
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == 5 or json.load(error)["error"] != "busy":
+                raise
+            busy.append(1)
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 def upload_phase(researchers: list[Researcher], uploads: int) -> dict:
     """Each researcher uploads `uploads` scenes one after another and waits for each."""
     accepted, finished, statuses = [], [], defaultdict(int)
+    busy: list[int] = []
     lock = threading.Lock()
 
     def upload_all(index: int) -> None:
@@ -211,7 +226,7 @@ def upload_phase(researchers: list[Researcher], uploads: int) -> dict:
             image = scene_png(1000 + index * uploads + n)
             begun = time.perf_counter()
             try:
-                analysis_id = researcher.upload(image)
+                analysis_id = upload_when_free(researcher, image, busy)
             except urllib.error.HTTPError as error:
                 with lock:
                     statuses[error.code] += 1
@@ -238,6 +253,7 @@ def upload_phase(researchers: list[Researcher], uploads: int) -> dict:
         "accepted_ms": summary(accepted) if accepted else {},
         "done_ms": summary(finished) if finished else {},
         "analyses_per_minute": round(len(finished) / elapsed * 60, 1),
+        "busy_retries": len(busy),
     }
 
 
