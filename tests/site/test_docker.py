@@ -27,6 +27,8 @@ def test_compose_runs_pgvector_redis_web_and_worker_with_healthchecks():
     assert services["web"]["build"]["dockerfile"] == "docker/Dockerfile"
     assert services["worker"]["image"] == services["web"]["image"]
     assert "model_worker" in services["worker"]["command"]
+    # A stopped worker may finish its job (ANALYSIS_JOB_TIMEOUT, 300 s) before Docker kills it.
+    assert services["worker"]["stop_grace_period"] == "5m"
     assert set(compose()["volumes"]) >= {"pgdata", "redisdata", "media"}
 
 
