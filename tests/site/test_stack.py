@@ -1,5 +1,6 @@
 """`make run`'s supervisor: serves, and leaves nothing behind however it is stopped."""
 
+import re
 import signal
 import urllib.request
 
@@ -11,12 +12,29 @@ pytestmark = pytest.mark.slow
 
 
 def test_stack_serves_and_stops_everything_when_the_web_process_is_killed(tmp_path, start_stack):
-    stack = start_stack()
+    stack = start_stack(WEB_CONCURRENCY="2", METRICS_TOKEN="scraper-secret")
     # 200 only with the database, Redis, a worker and its models all up; an anonymous caller
     # learns no more than that.
     assert stack.wait_healthy() == {"ok": True}
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/", timeout=10) as home:
-        assert home.status == 200
+    for _ in range(30):
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/", timeout=10) as home:
+            assert home.status == 200
+    # /metrics adds up what both gunicorn workers served (prometheus-client's multiprocess
+    # mode, set up by gunicorn.conf.py), whichever of them answers the scrape.
+    scrape = urllib.request.Request(
+        f"http://127.0.0.1:{stack.port}/metrics",
+        headers={"Authorization": "Bearer scraper-secret"},
+    )
+    with urllib.request.urlopen(scrape, timeout=10) as metrics:
+        text = metrics.read().decode()
+    served = re.search(
+        r'^artefact_http_request_duration_seconds_count\{method="GET",route="home",status="200"\} '
+        r"(\S+)$",
+        text,
+        re.MULTILINE,
+    )
+    assert served is not None, text[:2000]
+    assert float(served[1]) == 30
 
     stack.child("gunicorn").kill()
 
