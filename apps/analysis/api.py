@@ -17,13 +17,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.analysis import selectors, services
+from apps.analysis import figures, selectors, services
 from apps.analysis.models import Analysis
 from apps.analysis.serializers import (
     AnalysisCreateSerializer,
     AnalysisDetailSerializer,
     AnalysisSerializer,
     CellQuerySerializer,
+    FigureQuerySerializer,
+    FigureTextSearchQuerySerializer,
     HeatmapImageQuerySerializer,
     HeatmapJobSerializer,
     HeatmapRequestSerializer,
@@ -42,7 +44,8 @@ from apps.analysis.serializers import (
 from apps.core.errors import NotFoundError
 from apps.core.files import stored_file_response
 from apps.core.throttling import AnalysisRateThrottle
-from apps.corpus.selectors import list_works_for_hits
+from apps.corpus.selectors import FigureHit, list_published_figures, list_works_for_hits
+from apps.corpus.serializers import FigureHitSerializer, figure_hits_json
 
 
 def _owned(request: Request, pk) -> Analysis:
@@ -259,3 +262,45 @@ class ModelList(APIView):
     @extend_schema(responses={200: ModelSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return Response(ModelSerializer(selectors.list_models(), many=True).data)
+
+
+# --- Figure search: plates of the corpus like the image, a crop, a cell, or a text. ---------
+
+
+class AnalysisFigures(APIView):
+    """Figures of the corpus nearest to the analysis's image (a region analysis: its crop) or,
+    with `cell=r,c`, to one grid cell; from the stored vectors, under the analysis's model and
+    filters (no model call)."""
+
+    @extend_schema(
+        parameters=[FigureQuerySerializer], responses={200: FigureHitSerializer(many=True)}
+    )
+    def get(self, request: Request, pk) -> Response:
+        analysis = _owned(request, pk)
+        query = read_query(FigureQuerySerializer, request)
+        hits = figures.figures_for_analysis(analysis, cell=query.get("cell"), k=query["k"])
+        return Response(_figure_hits(hits, request))
+
+
+class FigureTextSearch(APIView):
+    """Figures nearest to a text query (`q`) under the model's text tower; the text is embedded
+    by a model worker (cached), as for `/search`."""
+
+    @extend_schema(
+        parameters=[FigureTextSearchQuerySerializer],
+        responses={200: FigureHitSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        query = read_query(FigureTextSearchQuerySerializer, request)
+        hits = figures.search_figures_by_text(
+            query["q"],
+            model_key=query["model"],
+            topic_ids=query["topics"],
+            creator_ids=query["creators"],
+            k=query["k"],
+        )
+        return Response(_figure_hits(hits, request))
+
+
+def _figure_hits(hits: list[FigureHit], request: Request) -> list[dict]:
+    return figure_hits_json(hits, list_published_figures(hit.figure_id for hit in hits), request)

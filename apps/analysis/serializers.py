@@ -332,3 +332,26 @@ class AnalysisDetailSerializer(AnalysisSerializer):
     def get_results(self, analysis: Analysis) -> list[dict]:
         results = selectors.list_results(analysis, analysis.query_kind)
         return HitSerializer(results, many=True).data
+
+
+class FigureQuerySerializer(serializers.Serializer):
+    """`GET /analyses/{id}/figures`: the whole image (or crop), or one cell with `cell=r,c`."""
+
+    k = serializers.IntegerField(
+        min_value=1, max_value=100, default=10, help_text="How many figures (1–100)."
+    )
+    cell = serializers.RegexField(
+        r"^\d{1,3},\d{1,3}$",
+        required=False,
+        help_text="row,col of a grid cell (from 0): figures like that cell, not the image.",
+    )
+
+    def validate_cell(self, value: str) -> tuple[int, int]:
+        row, col = value.split(",")
+        return int(row), int(col)
+
+
+class FigureTextSearchQuerySerializer(TextSearchQuerySerializer):
+    k = serializers.IntegerField(
+        min_value=1, max_value=100, default=10, help_text="How many figures (1–100)."
+    )

@@ -11,11 +11,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import NotFoundError
+from apps.core.errors import ApplicationError, NotFoundError
 from apps.core.files import stored_file_response
-from apps.corpus import selectors
+from apps.corpus import figures, selectors
 from apps.corpus.models import Creator, Sentence, Topic, WorkImage
-from apps.corpus.serializers import WorkSummarySerializer, work_summary
+from apps.corpus.serializers import (
+    FigureSerializer,
+    WorkSummarySerializer,
+    figure_json,
+    work_summary,
+)
 
 
 class TopicSerializer(serializers.ModelSerializer):
@@ -149,9 +154,41 @@ class WorkDetail(APIView):
 
 
 class WorkImageFile(APIView):
-    """A figure image of a published work."""
+    """A figure image of a published work, as stored or (`?size=thumbnail`) as a JPEG of at
+    most 480 px without the source file's metadata."""
 
-    @extend_schema(responses={(200, "image/*"): bytes})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "size",
+                str,
+                enum=["original", "thumbnail"],
+                description="Which copy (default: original).",
+            )
+        ],
+        responses={(200, "image/*"): bytes},
+    )
     def get(self, request: Request, pk: int) -> FileResponse:
         image = get_object_or_404(WorkImage, pk=pk, work__published=True)
+        size = request.query_params.get("size", "original")
+        if size not in ("original", "thumbnail"):
+            raise ApplicationError("bad_size", "size: choose original or thumbnail.")
+        if size == "thumbnail":
+            try:
+                return stored_file_response(figures.ensure_thumbnail(image))
+            except (OSError, ValueError):
+                raise NotFoundError(
+                    "image_unreadable", "The figure's image cannot be read, so it has no thumbnail."
+                ) from None
         return stored_file_response(image.image)
+
+
+class FigureDetail(APIView):
+    """A figure of a published work: its image links, caption, citing paragraph and work."""
+
+    @extend_schema(responses={200: FigureSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        figure = selectors.get_published_figure(pk)
+        if figure is None:
+            raise NotFoundError("not_found", f"There is no figure {pk}.")
+        return Response(figure_json(figure, request))

@@ -156,6 +156,20 @@ class WorkImage(models.Model):
     name = models.CharField(max_length=255, help_text="File name in the Markdown folder.")
     position = models.IntegerField()
     image = models.FileField(upload_to="corpus/images", max_length=500)
+    caption = models.TextField(
+        blank=True, default="", help_text="The line or paragraph after the image link, if any."
+    )
+    citation = models.TextField(
+        blank=True,
+        default="",
+        help_text="The paragraph citing the figure (see apps.corpus.importers.figures).",
+    )
+    thumbnail = models.FileField(
+        upload_to="corpus/thumbnails",
+        max_length=500,
+        blank=True,
+        help_text="A metadata-free JPEG copy, written when the figure is embedded.",
+    )
 
     class Meta:
         ordering = ["work_id", "position"]
@@ -165,7 +179,23 @@ class WorkImage(models.Model):
         return f"{self.work_id}/{self.name}"
 
 
-class SentenceEmbedding(models.Model):
+class _ItemEmbedding(models.Model):
+    """What the two vector tables share: the model key, a ``halfvec`` without a fixed
+    dimension, and the copies of ``work_id`` and ``searchable`` that search filters on."""
+
+    model = models.CharField(max_length=32)
+    # A copy of the item's work: deleting the item already deletes the row, so no constraint.
+    work = models.ForeignKey(
+        Work, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    searchable = models.BooleanField(default=True)
+    embedding = HalfVectorField()
+
+    class Meta:
+        abstract = True
+
+
+class SentenceEmbedding(_ItemEmbedding):
     """One sentence's embedding under one model key, stored as a dimensionless ``halfvec``.
 
     The column has no fixed dimension so that models of any size share the table; each model
@@ -176,17 +206,28 @@ class SentenceEmbedding(models.Model):
     """
 
     pk = models.CompositePrimaryKey("model", "sentence")
-    model = models.CharField(max_length=32)
     sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="embeddings")
-    # A copy of sentence.work: deleting the sentence already deletes the row, so no constraint.
-    work = models.ForeignKey(
-        Work, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
-    searchable = models.BooleanField(default=True)
-    embedding = HalfVectorField()
 
     class Meta:
         indexes = [models.Index(fields=["work", "model"], name="embedding_work_model")]
 
     def __str__(self) -> str:
         return f"{self.model}:{self.sentence_id}"
+
+
+class FigureEmbedding(_ItemEmbedding):
+    """One figure image's embedding under one model key (the vision tower's whole-image view,
+    the same view as an analysis's query vector), stored like :class:`SentenceEmbedding`: a
+    dimensionless ``halfvec`` with a per-model partial HNSW index
+    (:data:`apps.corpus.vectors.FIGURES`), and copies of ``work_id`` and ``searchable`` (= the
+    work is published) kept by the services, so that figure search reads this table alone.
+    """
+
+    pk = models.CompositePrimaryKey("model", "figure")
+    figure = models.ForeignKey(WorkImage, on_delete=models.CASCADE, related_name="embeddings")
+
+    class Meta:
+        indexes = [models.Index(fields=["work", "model"], name="figure_embedding_work_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model}:figure {self.figure_id}"

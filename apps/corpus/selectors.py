@@ -29,18 +29,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from apps.core.metrics import timed_search
 from apps.corpus.models import (
     Creator,
+    FigureEmbedding,
     Sentence,
     SentenceEmbedding,
     Topic,
     Work,
     WorkImage,
 )
-from apps.corpus.vectors import get_vector_index_rows
+from apps.corpus.vectors import FIGURES, SENTENCES, VectorTable, get_vector_index_rows
 from apps.engine.config import model_keys
 
 EXACT_SEARCH_MAX_ROWS = 20_000
@@ -147,32 +148,122 @@ def search_sentences(
     See the module docstring for the plans. Raises ValueError for an unknown model key or a
     vector that is not a finite, non-zero 1-D array.
     """
-    if model_key not in model_keys():
-        raise ValueError(f"unknown model key {model_key!r}; known: {', '.join(model_keys())}")
-    query = np.asarray(vector, dtype=np.float32)
-    if query.ndim != 1 or not np.isfinite(query).all() or not np.any(query):
-        raise ValueError("the query vector must be a finite, non-zero 1-D array")
+    query = _checked_query(vector, model_key)
     if k < 1:
         return []
-    filtered = bool(topics or creators or works)
     work_ids: list[str] | None = None
-    if filtered:
+    exact = None
+    if topics or creators or works:
         counts = count_matching_works(topics, creators, works)
         if not counts:
             return []
         work_ids = list(counts)
         exact = sum(counts.values()) <= EXACT_SEARCH_MAX_ROWS
+    rows = _nearest_rows(
+        query,
+        model_key,
+        k,
+        SENTENCES,
+        work_ids=work_ids,
+        exact=exact,
+        extra=(", s.text", f" JOIN {Sentence._meta.db_table} s ON s.id = h.sentence_id"),
+    )
+    return [
+        SentenceHit(sentence_id=sid, work_id=wid, score=float(sc), rank=rank, text=text)
+        for rank, (sid, wid, sc, text) in enumerate(rows, start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class FigureHit:
+    """One figure search result: the figure (a :class:`WorkImage` id), exact cosine `score`,
+    `rank` from 1."""
+
+    figure_id: int
+    work_id: str
+    score: float
+    rank: int
+
+
+@timed_search
+def search_figures(
+    vector: np.ndarray,
+    model_key: str,
+    k: int = 10,
+    topics: Sequence[str] = (),
+    creators: Sequence[str] = (),
+    works: Sequence[str] = (),
+) -> list[FigureHit]:
+    """The k figures of published works nearest to `vector` under `model_key`, best first.
+
+    The same plans and guarantees as :func:`search_sentences` over ``corpus_figureembedding``:
+    filters resolved to published work ids and applied inside the search, exact cosine scores,
+    min(k, matching figures with a vector) rows. A filter's size is the number of its works'
+    figure vectors (counted on the ``(work_id, model)`` b-tree: figures are few per work).
+    """
+    query = _checked_query(vector, model_key)
+    if k < 1:
+        return []
+    work_ids: list[str] | None = None
+    exact = None
+    if topics or creators or works:
+        work_ids = list(count_matching_works(topics, creators, works))
+        if not work_ids:
+            return []
+        exact = (
+            FigureEmbedding.objects.filter(
+                model=model_key, searchable=True, work_id__in=work_ids
+            ).count()
+            <= EXACT_SEARCH_MAX_ROWS
+        )
+    rows = _nearest_rows(query, model_key, k, FIGURES, work_ids=work_ids, exact=exact)
+    return [
+        FigureHit(figure_id=int(fid), work_id=wid, score=float(sc), rank=rank)
+        for rank, (fid, wid, sc) in enumerate(rows, start=1)
+    ]
+
+
+def _checked_query(vector: np.ndarray, model_key: str) -> np.ndarray:
+    """The query as float32 [D]; ValueError for an unknown model key or a vector that is not a
+    finite, non-zero 1-D array."""
+    if model_key not in model_keys():
+        raise ValueError(f"unknown model key {model_key!r}; known: {', '.join(model_keys())}")
+    query = np.asarray(vector, dtype=np.float32)
+    if query.ndim != 1 or not np.isfinite(query).all() or not np.any(query):
+        raise ValueError("the query vector must be a finite, non-zero 1-D array")
+    return query
+
+
+def _nearest_rows(
+    query: np.ndarray,
+    model_key: str,
+    k: int,
+    table: VectorTable,
+    *,
+    work_ids: list[str] | None,
+    exact: bool | None,
+    extra: tuple[str, str] = ("", ""),
+) -> list[tuple]:
+    """(item id, work id, exact score, *extra columns) of the k nearest searchable rows of
+    `table`, best first (ties by item id). `work_ids` restricts to those works (None: all);
+    `exact` is the filter's plan, decided by the caller from its size (None when unfiltered:
+    exact while the model's index holds at most EXACT_SEARCH_MAX_ROWS rows, or there is none).
+    `extra` is a select list and a join on the candidates ``h``, so that texts come in the
+    same round trip."""
+    filtered = work_ids is not None
     dim = query.shape[0]
-    if not filtered:
-        indexed = get_vector_index_rows(model_key, dim)
+    if exact is None:
+        indexed = get_vector_index_rows(model_key, dim, table)
         exact = indexed is None or indexed <= EXACT_SEARCH_MAX_ROWS
     literal = _vector_literal(query)
-    table, sentences = SentenceEmbedding._meta.db_table, Sentence._meta.db_table
+    item, select, join = table.item_column, *extra
     where = "e.model = %s AND e.searchable" + (" AND e.work_id = ANY(%s)" if filtered else "")
     where_params: list[object] = [model_key] + ([work_ids] if filtered else [])
     score = f"1 - (e.embedding::vector({dim}) <=> %s::vector({dim}))"
+    head = f"SELECT h.{item}, h.work_id, h.score{select} FROM"
+    inner = f" (SELECT e.{item}, e.work_id, {score} AS score FROM {table.name} e WHERE {where}"
     with connection.cursor() as cursor:
-        rows: list[tuple[str, str, float, str]] = []
+        rows: list[tuple] = []
         if not exact:
             # A relaxed-order scan returns rows roughly, not exactly, by distance: take more
             # than k when a filter drops rows, and keep the k best by exact score. The hnsw.*
@@ -184,28 +275,20 @@ def search_sentences(
                 f"SET hnsw.ef_search = {max(HNSW_EF_SEARCH, k)};"
                 f" SET hnsw.iterative_scan = relaxed_order;"
                 f" SET hnsw.max_scan_tuples = {HNSW_MAX_SCAN_TUPLES};"
-                f" SELECT h.sentence_id, h.work_id, h.score, s.text FROM"
-                f" (SELECT e.sentence_id, e.work_id, {score} AS score FROM {table} e"
-                f"  WHERE {where}"
+                f" {head}{inner}"
                 f"  ORDER BY e.embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT %s) h"
-                f" JOIN {sentences} s ON s.id = h.sentence_id",
+                f"{join}",
                 [literal, *where_params, literal, candidates],
             )
         if len(rows) < k:
             # Ordering by the float32 cast matches no index: an exact scan of the rows.
             rows = _fetch_last(
                 cursor,
-                f"SELECT h.sentence_id, h.work_id, h.score, s.text FROM"
-                f" (SELECT e.sentence_id, e.work_id, {score} AS score FROM {table} e"
-                f"  WHERE {where} ORDER BY score DESC, e.sentence_id LIMIT %s) h"
-                f" JOIN {sentences} s ON s.id = h.sentence_id",
+                f"{head}{inner} ORDER BY score DESC, e.{item} LIMIT %s) h{join}",
                 [literal, *where_params, k],
             )
     rows.sort(key=lambda row: (-row[2], row[0]))
-    return [
-        SentenceHit(sentence_id=sid, work_id=wid, score=float(sc), rank=rank, text=text)
-        for rank, (sid, wid, sc, text) in enumerate(rows[:k], start=1)
-    ]
+    return rows[:k]
 
 
 def list_works_for_hits(hits: Iterable[SentenceHit]) -> dict[str, Work]:
@@ -319,3 +402,48 @@ def list_sentences_missing_embeddings(
         (sid, text, [key for key, present in zip(model_keys, flags, strict=True) if not present])
         for sid, text, *flags in rows
     ]
+
+
+def _figures_missing(model_keys: Sequence[str]) -> QuerySet[WorkImage]:
+    has = {
+        f"has_{key}": Exists(FigureEmbedding.objects.filter(model=key, figure=OuterRef("pk")))
+        for key in model_keys
+    }
+    missing_any = Q()
+    for name in has:
+        missing_any |= Q(**{name: False})
+    return WorkImage.objects.annotate(**has).filter(missing_any)
+
+
+def list_figures_missing_embeddings(
+    model_keys: Sequence[str], *, after: int = 0, limit: int = 256
+) -> list[tuple[WorkImage, list[str]]]:
+    """(figure, keys it lacks) of figures with an id above `after` lacking a vector of any key,
+    in id order: keyset pagination, so a long embedding run walks the figures in slices."""
+    figures = _figures_missing(model_keys).filter(pk__gt=after).order_by("pk")[:limit]
+    return [
+        (figure, [key for key in model_keys if not getattr(figure, f"has_{key}")])
+        for figure in figures
+    ]
+
+
+def count_figures_missing_embeddings(model_keys: Sequence[str]) -> int:
+    """How many figures lack a vector of any of the keys (a run's progress total)."""
+    return _figures_missing(model_keys).count()
+
+
+def count_figure_embeddings() -> dict[str, int]:
+    """Number of stored figure vectors per model key."""
+    counts = FigureEmbedding.objects.values_list("model").annotate(n=Count("*")).order_by()
+    return dict(counts)
+
+
+def list_published_figures(figure_ids: Iterable[int]) -> dict[int, WorkImage]:
+    """Figures of published works by id, with their works (for hits and the figure page)."""
+    figures = WorkImage.objects.filter(pk__in=list(figure_ids), work__published=True)
+    return {figure.pk: figure for figure in figures.select_related("work").defer("work__markdown")}
+
+
+def get_published_figure(figure_id: int) -> WorkImage | None:
+    """One figure of a published work, with its work; None if missing or unpublished."""
+    return list_published_figures([figure_id]).get(figure_id)

@@ -2,7 +2,8 @@
 
 The demo corpus is generated from code (deterministic by seed) into a folder in the public
 ArteFact layout and imported by the regular importer, so `load_demo` exercises exactly the
-path a real corpus takes; it is then embedded with both model keys in one encoder pass.
+path a real corpus takes; it is then embedded with both model keys in one encoder pass, and
+its figure plates with both vision towers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def embed_all_sentences() -> None:
     call_command("embed_corpus", "--model", "all", "--no-progress")
 
 
+def embed_all_figures() -> None:
+    """Embed the corpus's figure plates with every model key's vision tower (figure search)."""
+    call_command("embed_corpus", "--model", "all", "--figures", "--no-progress")
+
+
 def register_gallery(folder: Path) -> int:
     """Make the demo's held-out scenes the workspace's example gallery."""
     items = write_gallery(folder)
@@ -67,7 +73,8 @@ def register_gallery(folder: Path) -> int:
 
 
 def load_demo(seed: int = 0) -> dict[str, float | int]:
-    """Import and embed the demo corpus, create the demo user and the gallery.
+    """Import and embed the demo corpus (sentences and figure plates), create the demo user
+    and the gallery.
 
     The models load first: if one cannot, nothing is imported (a corpus without vectors would
     stop the next `load_demo --if-empty` from ever embedding it).
@@ -82,6 +89,7 @@ def load_demo(seed: int = 0) -> dict[str, float | int]:
         corpus_services.import_corpus([root / "corpus"])
         imported = time.perf_counter()
         embed_all_sentences()
+        embed_all_figures()
         gallery = register_gallery(root / "gallery")
     ensure_demo_user()
     return {

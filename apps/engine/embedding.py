@@ -435,6 +435,55 @@ def embed_image(
     return _normalised(_tokens(model, model.preprocess.pixel_values([load_image(image)]))[0, 0])
 
 
+def embed_images(
+    images: Sequence[ImageInput],
+    model_key: str,
+    *,
+    view: str = "keep_aspect",
+    short_cells: int = GRID_SHORT_CELLS,
+    batch_size: int | None = None,
+    registry: ModelRegistry | None = None,
+) -> np.ndarray:
+    """Whole-image embeddings float32 [N, D], L2-normalised, each equal to
+    `analyse_image(image, model_key, view=view).embedding` (the corpus's figures are embedded
+    with the view the analyses' query vectors use, so the two are comparable).
+
+    Batched where the view allows: "centre" and "letterbox" inputs are all the model's square;
+    "keep_aspect" inputs [3, H, W] are grouped by their patch grid (one batch per shape, in
+    order of first appearance); "windows" runs image by image. Output rows keep input order.
+    """
+    if view not in WHOLE_IMAGE_VIEWS:
+        raise ValueError(f"view={view!r} is not one of {', '.join(WHOLE_IMAGE_VIEWS)}.")
+    model = get_registry(registry).get(model_key)
+    preprocess = model.preprocess
+    size = batch_size or default_batch_size(model.device)
+    pictures = [load_image(image) for image in images]
+    out = np.zeros((len(pictures), model.embed_dim), dtype=np.float32)
+    if view == "windows":
+        for i, picture in enumerate(pictures):
+            out[i] = _normalised(_windows_view(model, picture, short_cells).embedding)
+        return out
+    groups: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
+    side = min(preprocess.crop_height, preprocess.crop_width)
+    for i, picture in enumerate(pictures):
+        if view == "centre":
+            pixels = preprocess.pixel_values([picture])
+        elif view == "letterbox":
+            pixels = preprocess.letterbox_pixel_values(picture)
+        else:
+            pixels = preprocess.aspect_pixel_values(picture, side, model.patch_size)
+        groups.setdefault(pixels.shape[1:], []).append((i, pixels[0]))
+    for members in groups.values():
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            batch = np.stack([pixels for _, pixels in chunk])  # [B, 3, H, W]
+            tokens = _tokens(model, batch, interpolate=view == "keep_aspect")  # [B, 1 + P, D]
+            vectors = _normalised(tokens[:, 0])  # [B, D]
+            for (i, _), vector in zip(chunk, vectors, strict=True):
+                out[i] = vector
+    return out
+
+
 def embed_crop(
     image: ImageInput, box: Box, model_key: str, *, registry: ModelRegistry | None = None
 ) -> np.ndarray:

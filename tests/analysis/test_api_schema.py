@@ -36,8 +36,9 @@ def keep_the_test_connection():
 
 @pytest.fixture
 def model_worker(request, workers):
-    """Text search needs a model worker to embed its query; the other endpoints need none."""
-    if "/api/v1/search" in request.node.name:
+    """Text search (of sentences or figures) needs a model worker to embed its query; the
+    other endpoints need none."""
+    if "/api/v1/search" in request.node.name or "/api/v1/figures/search" in request.node.name:
         workers.start_listening()
 
 

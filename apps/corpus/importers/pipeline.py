@@ -42,6 +42,7 @@ from apps.corpus.importers.artefact_layout import (
     work_of_sentence,
 )
 from apps.corpus.importers.copy import copy_rows
+from apps.corpus.importers.figures import FigureText, figure_texts
 from apps.corpus.importers.sentences import align_sentences, split_markdown
 from apps.corpus.models import (
     Creator,
@@ -478,13 +479,22 @@ class CorpusImport:
         WorkImage.objects.filter(work_id__in=batch).delete()
         images = []
         for work_id in batch:
+            described = figure_texts(self.texts[work_id].markdown or "")
             for position, path in enumerate(self.texts[work_id].images):
                 name = f"corpus/images/{work_id}/{path.name}"
                 target = Path(default_storage.path(name))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
+                text = described.get(path.name, FigureText())
                 images.append(
-                    WorkImage(work_id=work_id, name=path.name, position=position, image=name)
+                    WorkImage(
+                        work_id=work_id,
+                        name=path.name,
+                        position=position,
+                        image=name,
+                        caption=text.caption,
+                        citation=text.citation,
+                    )
                 )
         WorkImage.objects.bulk_create(images)
         for work_id in batch:

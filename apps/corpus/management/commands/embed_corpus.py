@@ -1,4 +1,5 @@
-"""``manage.py embed_corpus --model clip|paintingclip|all``: embed sentences lacking vectors."""
+"""``manage.py embed_corpus --model clip|paintingclip|all [--figures]``: embed sentences (or,
+with ``--figures``, the figure images) lacking vectors."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from apps.corpus import selectors
-from apps.corpus.models import Sentence
+from apps.corpus import figures, selectors
+from apps.corpus.models import Sentence, WorkImage
 from apps.corpus.vectors import store_embeddings
 from apps.engine import embed_texts_multi, get_registry
 from apps.engine.config import model_keys
@@ -40,12 +41,21 @@ class Command(BaseCommand):
             "--batch-size", type=int, help="sentences per forward (default: the engine's)"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--figures",
+            action="store_true",
+            help="embed the figure images (vision tower) instead of the sentences; slices "
+            f"default to {figures.DEFAULT_SLICE} figures",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         known = model_keys()
         keys = known if options["model"] == "all" else [options["model"]]
         if not set(keys) <= set(known):
             raise CommandError(f"unknown model {options['model']!r}; known: {', '.join(known)}")
+        if options["figures"]:
+            self._embed_figures(keys, options)
+            return
         slice_size = options["slice"] or _default_slice()
         total = Sentence.objects.count()
         done = {key: 0 for key in keys}
@@ -72,3 +82,36 @@ class Command(BaseCommand):
                 bar.update(len(rows))
         for key in keys:
             self.stdout.write(f"embeddings[{key}]: {done[key]} written")
+
+    def _embed_figures(self, keys: list[str], options: dict[str, Any]) -> None:
+        """Embed the figures slice by slice; an unreadable image is named on stderr as it is
+        met, the others go on, and the run then fails (exit status 1) naming how many."""
+        progress = not options["no_progress"] and sys.stderr.isatty()
+
+        def unreadable(figure: WorkImage, reason: str) -> None:
+            tqdm.write(
+                f"embed_corpus: cannot read figure {figure.pk} ({figure.image.name}): {reason}",
+                file=sys.stderr,
+            )
+
+        with tqdm(
+            total=selectors.count_figures_missing_embeddings(keys),
+            unit=" figures",
+            disable=not progress,
+        ) as bar:
+            run = figures.embed_figures(
+                keys,
+                slice_size=options["slice"] or figures.DEFAULT_SLICE,
+                batch_size=options["batch_size"],
+                on_error=unreadable,
+                on_slice=bar.update,
+            )
+        for key in keys:
+            self.stdout.write(f"figure embeddings[{key}]: {run.written[key]} written")
+        if run.unreadable:
+            names = ", ".join(figure.image.name for figure, _ in run.unreadable[:5])
+            more = len(run.unreadable) - 5
+            raise CommandError(
+                f"{len(run.unreadable)} figure image(s) could not be read and have no vector: "
+                f"{names}{f' and {more} more' if more > 0 else ''}"
+            )
