@@ -31,9 +31,17 @@ from tests.site.test_hostile_input import CONVERTER, routes
 
 pytestmark = pytest.mark.django_db
 
-NOT_PRIVATE = ("admin/", "django-rq/", "shared/", "workspace/examples/", "api/v1/work-images/")
+NOT_PRIVATE = (
+    "admin/",
+    "django-rq/",
+    "shared/",
+    "workspace/examples/",
+    "api/v1/work-images/",
+    "api/v1/figures/",
+)
 """Routes that are staff's alone (the admin and the queue dashboard send anyone else to their
-log-in) or whose ids are public by design (share tokens, the example gallery, corpus figures)."""
+log-in) or whose ids are public by design (share tokens, the example gallery, the corpus's
+figures)."""
 
 MODELS = (Analysis, SavedAnalysis, PinnedSentence, Collection, CollectionEntry, ShareLink)
 
