@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("apps.analysis.api_urls")),
     path("", include("apps.corpus.api_urls")),
     path("", include("apps.library.api_urls")),
+    path("", include("apps.iiif.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the site's CSP allows.
     path(

@@ -271,6 +271,16 @@ ANALYSIS_PRELOAD_MODELS = env_bool("ANALYSIS_PRELOAD_MODELS", True)
 # ViT-B/32, 336 for ViT-L/14-336), or the worker falls back to the full upload.
 ANALYSIS_REDUCED_SIDE = env_int("ANALYSIS_REDUCED_SIDE", 224)
 
+# IIIF in (apps/iiif): hosts a researcher may name a IIIF URL of (empty, and IIIF_ALLOW_ANY_HOST
+# off: IIIF in is off and its field hidden). With IIIF_ALLOW_ANY_HOST any other host too, if
+# every address it resolves to is public. Fetches time out, follow few redirects, and weigh at
+# most ANALYSIS_MAX_UPLOAD_BYTES; images are asked for no larger than IIIF_MAX_SIDE px.
+IIIF_ALLOWED_HOSTS = [host.lower() for host in env_list("IIIF_ALLOWED_HOSTS", [])]
+IIIF_ALLOW_ANY_HOST = env_bool("IIIF_ALLOW_ANY_HOST", False)
+IIIF_TIMEOUT_SECONDS = env_int("IIIF_TIMEOUT_SECONDS", 10)
+IIIF_MAX_REDIRECTS = env_int("IIIF_MAX_REDIRECTS", 3)
+IIIF_MAX_SIDE = env_int("IIIF_MAX_SIDE", 4000)
+
 # Models (apps/engine): the model variables that are set; `apps.engine.config.MODEL_TABLE`
 # gives every key's defaults (the demo model shipped in apps/demo) and `apps.core` hands these
 # to the engine at start-up.

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("apps.analysis.urls")),
     path("", include("apps.corpus.urls")),
     path("", include("apps.library.urls")),
+    path("", include("apps.iiif.urls")),
     path("library/actions/", include("apps.library.action_urls")),
     path("api/v1/", include("artefact_site.api_urls")),
     path("admin/", admin.site.urls),

@@ -22,6 +22,7 @@ from apps.analysis.models import Analysis
 from apps.analysis.serializers import (
     AnalysisCreateSerializer,
     AnalysisDetailSerializer,
+    AnalysisFromIiifSerializer,
     AnalysisSerializer,
     CellQuerySerializer,
     FigureQuerySerializer,
@@ -73,22 +74,32 @@ class AnalysisListCreate(generics.ListAPIView):
         return throttles
 
     @extend_schema(
-        request={"multipart/form-data": AnalysisCreateSerializer},
+        request={
+            "multipart/form-data": AnalysisCreateSerializer,
+            "application/json": AnalysisFromIiifSerializer,
+        },
         responses={202: AnalysisSerializer},
     )
     def post(self, request: Request) -> Response:
         form = AnalysisCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        upload = form.validated_data["image"]
-        analysis = services.create_analysis(
-            owner=request.user,
-            data=upload.read(),
-            filename=upload.name or "",
-            model_key=form.validated_data["model"],
-            crop=form.validated_data.get("crop"),
-            topic_ids=form.validated_data["topics"],
-            creator_ids=form.validated_data["creators"],
-        )
+        data = form.validated_data
+        options = {
+            "owner": request.user,
+            "model_key": data["model"],
+            "crop": data.get("crop"),
+            "topic_ids": data["topics"],
+            "creator_ids": data["creators"],
+        }
+        if data["iiif"]:
+            analysis = services.create_analysis_from_iiif(
+                url=data["iiif"], canvas_id=data["canvas"], **options
+            )
+        else:
+            upload = data["image"]
+            analysis = services.create_analysis(
+                data=upload.read(), filename=upload.name or "", **options
+            )
         body = AnalysisSerializer(analysis, context={"request": request}).data
         location = reverse("api:analysis-detail", kwargs={"pk": analysis.pk})
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

@@ -225,3 +225,24 @@ class ExampleImage(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class IiifSource(models.Model):
+    """Where an analysis's image came from when it was fetched from a IIIF server, and the
+    terms it came under: shown on the analysis page and carried into the manifests we serve,
+    as the source's licence asks. Text is plain (markup removed when it was read)."""
+
+    analysis = models.OneToOneField(Analysis, on_delete=models.CASCADE, related_name="iiif_source")
+    manifest_url = models.URLField(max_length=2000, blank=True)
+    canvas_id = models.CharField(max_length=2000, blank=True)
+    service_id = models.URLField(max_length=2000, blank=True, help_text="The Image API service.")
+    image_url = models.URLField(max_length=2000, help_text="The image request that was fetched.")
+    label = models.CharField(max_length=2000, blank=True, help_text="The manifest's label.")
+    canvas_label = models.CharField(max_length=2000, blank=True)
+    attribution = models.TextField(blank=True, help_text="Required statement or attribution.")
+    attribution_label = models.CharField(max_length=200, blank=True, default="Attribution")
+    rights = models.URLField(max_length=2000, blank=True, help_text="Rights or licence URL.")
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.analysis_id} ← {self.manifest_url or self.service_id or self.image_url}"

@@ -17,6 +17,7 @@ from apps.analysis.models import (
     AnalysisResult,
     ExampleImage,
     Heatmap,
+    IiifSource,
 )
 from apps.core.paths import public_model_source, without_server_paths
 from apps.corpus.models import Work
@@ -40,6 +41,14 @@ def list_analyses(user, *, own: bool = False) -> QuerySet[Analysis]:
     own, as their history shows), newest first."""
     queryset = Analysis.objects.prefetch_related("topics", "creators")
     return queryset if user.is_staff and not own else queryset.filter(owner=user)
+
+
+def get_iiif_source(analysis: Analysis) -> IiifSource | None:
+    """The IIIF source of the analysis's image: its own, or for a region cut from an
+    analysis of a IIIF image, the parent's (a region's image is the parent's image)."""
+    ids = [analysis.pk] + ([analysis.parent_id] if analysis.parent_id else [])
+    found = {source.analysis_id: source for source in IiifSource.objects.filter(analysis__in=ids)}
+    return next((found[pk] for pk in ids if pk in found), None)
 
 
 def list_examples() -> QuerySet[ExampleImage]:

@@ -100,9 +100,20 @@ def read_query(serializer_class: type[serializers.Serializer], request: Request)
     return form.validated_data
 
 
-class AnalysisCreateSerializer(serializers.Serializer):
-    image = SingleFileField(
-        allow_empty_file=True, help_text="JPEG, PNG, WebP, TIFF or GIF (first frame)."
+class AnalysisFromIiifSerializer(serializers.Serializer):
+    """An analysis of a painting on a IIIF server (a JSON body, or form fields)."""
+
+    iiif = serializers.CharField(
+        max_length=2000,
+        help_text="A IIIF Image API info.json or image request URL, or a Presentation 2.1 / 3 "
+        "manifest URL.",
+    )
+    canvas = serializers.CharField(
+        max_length=2000,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The canvas id, for a manifest of more than one canvas.",
     )
     crop = CropField(
         required=False, min_length=4, max_length=4, help_text="left,top,right,bottom in pixels."
@@ -110,6 +121,32 @@ class AnalysisCreateSerializer(serializers.Serializer):
     model = ModelKeyField()
     topics = IdListField(required=False, default=list)
     creators = IdListField(required=False, default=list)
+
+
+class AnalysisCreateSerializer(AnalysisFromIiifSerializer):
+    """An upload (`image`), or a IIIF URL (`iiif`, with `canvas` for a manifest): one of
+    them."""
+
+    image = SingleFileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="JPEG, PNG, WebP, TIFF or GIF (first frame); or give `iiif` instead.",
+    )
+    iiif = serializers.CharField(
+        max_length=2000,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Instead of `image`: a IIIF Image API info.json or image request URL, or a "
+        "Presentation 2.1 / 3 manifest URL.",
+    )
+
+    def validate(self, data: dict) -> dict:
+        if bool(data.get("image")) == bool(data.get("iiif")):
+            raise serializers.ValidationError(
+                "Send either an image file or a IIIF URL (`iiif`), not both or neither."
+            )
+        return data
 
 
 class RerunSerializer(serializers.Serializer):
@@ -253,8 +290,28 @@ class HitSerializer(serializers.Serializer):
         return _hit(instance.rank, instance.score, sentence.id, sentence.text, sentence.work)
 
 
+class IiifSourceSerializer(serializers.Serializer):
+    """Where an image fetched from a IIIF server came from, and its terms."""
+
+    manifest_url = serializers.CharField()
+    canvas_id = serializers.CharField()
+    service_id = serializers.CharField()
+    image_url = serializers.CharField()
+    label = serializers.CharField()
+    canvas_label = serializers.CharField()
+    attribution = serializers.CharField()
+    attribution_label = serializers.CharField()
+    rights = serializers.CharField()
+
+
 class AnalysisSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="The analysis's page in the portal.")
+    iiif_source = serializers.SerializerMethodField(
+        help_text="The IIIF source of the image, or null for an upload."
+    )
+    iiif_manifest_url = serializers.SerializerMethodField(
+        help_text="This analysis as a IIIF Presentation 3 manifest with its results."
+    )
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
     topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="id")
@@ -279,6 +336,8 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "creators",
             "image_url",
             "thumbnail_url",
+            "iiif_source",
+            "iiif_manifest_url",
             "timings",
             "created_at",
             "started_at",
@@ -298,6 +357,15 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, analysis: Analysis) -> str:
         return self._image_url(analysis, "?size=thumbnail")
+
+    @extend_schema_field(IiifSourceSerializer(allow_null=True))
+    def get_iiif_source(self, analysis: Analysis) -> dict | None:
+        source = selectors.get_iiif_source(analysis)
+        return IiifSourceSerializer(source).data if source else None
+
+    def get_iiif_manifest_url(self, analysis: Analysis) -> str:
+        path = reverse("api:analysis-iiif-manifest", kwargs={"pk": analysis.pk})
+        return self.context["request"].build_absolute_uri(path)
 
 
 class GridSerializer(serializers.Serializer):

@@ -41,6 +41,7 @@ from apps.analysis.models import (
     AnalysisResult,
     ExampleImage,
     Heatmap,
+    IiifSource,
     ResultQuery,
 )
 from apps.analysis.uploads import validate_image
@@ -537,6 +538,49 @@ def create_analysis_from_upload(
         topic_ids=topic_ids,
         creator_ids=creator_ids,
     )
+
+
+def create_analysis_from_iiif(
+    *,
+    owner,
+    url: str,
+    canvas_id: str = "",
+    model_key: str,
+    crop: Sequence[float] | None = None,
+    topic_ids: Sequence[str] = (),
+    creator_ids: Sequence[str] = (),
+) -> Analysis:
+    """An analysis of a painting on a IIIF server: the image is fetched safely at the size
+    the analysis needs (`apps.iiif.sources`), checked and stored as an upload is, and its
+    source and terms are kept with it. The quotas are checked before anything is fetched."""
+    from apps.iiif import sources
+
+    check_upload_quota(owner)
+    source = sources.read_source(url, canvas_id)
+    data = sources.fetch_image(source)
+    with transaction.atomic():
+        analysis = create_analysis(
+            owner=owner,
+            data=data,
+            filename=source.filename,
+            model_key=model_key,
+            crop=crop,
+            topic_ids=topic_ids,
+            creator_ids=creator_ids,
+        )
+        IiifSource.objects.create(
+            analysis=analysis,
+            manifest_url=source.manifest_url,
+            canvas_id=source.canvas_id,
+            service_id=source.service_id,
+            image_url=source.image_url,
+            label=source.label,
+            canvas_label=source.canvas_label,
+            attribution=source.attribution,
+            attribution_label=source.attribution_label[:200],
+            rights=source.rights,
+        )
+    return analysis
 
 
 def set_example_picture(example: ExampleImage, data: bytes) -> None:
