@@ -62,6 +62,9 @@ def test_save_pin_annotate_export_collect_and_cite(
     expect(pins).to_contain_text(first_text)
     pins.get_by_label("Your note on this sentence").fill("Compare plate 4 of the catalogue.")
     pins.get_by_role("button", name="Save note").click()
+    # The note is a plain form post that comes back to the pin: wait for that page, or the
+    # export link below is clicked on the page being left and its download is lost.
+    page.wait_for_url(re.compile(r"#pin-\d+$"))
     expect(pins.get_by_label("Your note on this sentence")).to_have_value(
         "Compare plate 4 of the catalogue."
     )
