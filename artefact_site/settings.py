@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "apps.corpus",
     "apps.analysis",
     "apps.library",
+    "apps.iiif",
     "apps.demo",
     # Counts failed log-ins and locks out a user name from an address after too many.
     "axes",

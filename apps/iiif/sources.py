@@ -8,6 +8,7 @@ plain text with any HTML markup removed: the portal escapes it when it shows it.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -17,11 +18,18 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.html import strip_tags
 
+from apps.analysis.uploads import validate_image
 from apps.core.errors import ApplicationError
 from apps.iiif.fetch import fetch, iiif_enabled
 
 JSON_BYTES = 5_000_000
 """The most a manifest or info.json may weigh: a manifest of a thousand canvases is ~2 MB."""
+
+THUMBNAIL_SIDE = 240
+"""The long side of a canvas's picture in the workspace's list of a manifest's canvases."""
+
+THUMBNAIL_BYTES = 3_000_000
+"""The most a canvas's thumbnail may weigh when it is fetched for that list."""
 
 IMAGE_REQUEST = re.compile(
     r"^(?P<base>https?://.+?)/(?P<region>full|square|pct:[\d.,]+|\d+,\d+,\d+,\d+)"
@@ -432,3 +440,30 @@ def fetch_image(source: Source) -> bytes:
     """The image bytes of `source`, at most ANALYSIS_MAX_UPLOAD_BYTES (the same limit as an
     upload; `create_analysis` then checks them as it checks an upload)."""
     return fetch(source.image_url, accept="image/jpeg, image/*").content
+
+
+def thumbnail_url(canvas: Canvas) -> str:
+    """The picture of `canvas` for the list of a manifest's canvases: its own thumbnail, else
+    a small request to its image service, else none (the painted image itself may be tens of
+    megabytes, too much for a list)."""
+    if canvas.thumbnail:
+        return canvas.thumbnail
+    if canvas.service_id:
+        return f"{canvas.service_id}/full/!{THUMBNAIL_SIDE},{THUMBNAIL_SIDE}/0/default.jpg"
+    return ""
+
+
+def fetch_thumbnail(url: str) -> bytes:
+    """A canvas's thumbnail fetched by the server, checked as an upload is and re-encoded as
+    a small JPEG. The portal shows it from its own origin: the page's CSP names no other,
+    and the researcher's browser never contacts the IIIF server."""
+    data = fetch(url, max_bytes=THUMBNAIL_BYTES, accept="image/jpeg, image/*").content
+    side = (THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+    clean = validate_image(
+        data, max_bytes=THUMBNAIL_BYTES, max_pixels=settings.ANALYSIS_MAX_PIXELS, preview_size=side
+    )
+    picture = clean.image.copy()
+    picture.thumbnail(side)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()

@@ -10,7 +10,8 @@ Put page tests in this folder and ask for these fixtures:
     requests are also blocked). Declare a status the test means to cause with
     ``page_guard.expect_status(404, "/some/path")``.
 ``page_guard``
-    The :class:`PageGuard` of ``page``: ``expect_status`` and what it has seen so far.
+    The :class:`PageGuard` of ``page``: ``expect_status``, ``expect_console`` and what it
+    has seen so far.
 ``logged_in``
     A function: ``logged_in(user)`` signs ``page`` in as ``user`` (a session cookie, no form).
 ``screenshots``
@@ -119,6 +120,7 @@ class PageGuard:
     page: Page | None = None
     problems: list[str] = field(default_factory=list)
     expected: list[tuple[int, str]] = field(default_factory=list)
+    console_expected: list[tuple[str, str]] = field(default_factory=list)
     blocked: set[str] = field(default_factory=set)
     # How many documents each frame has shown, that count when each request began, and the
     # requests aborted so far: one the browser cut short because its frame went on to another
@@ -135,6 +137,12 @@ class PageGuard:
         """Allow responses of ``status`` for URLs whose path is ``path``: an error page the
         test opens on purpose. The browser's console line about it is allowed too."""
         self.expected.append((status, path))
+
+    def expect_console(self, text: str, script: str) -> None:
+        """Allow console errors that begin with ``text`` and come from a script whose path
+        is ``script``: a vendored library's own warning that the project cannot change
+        (say why where it is called). Errors of every other script still fail the test."""
+        self.console_expected.append((text, script))
 
     def is_expected(self, status: int, url: str) -> bool:
         return (status, urlsplit(url).path) in self.expected
@@ -177,6 +185,11 @@ class PageGuard:
         if status and self.is_expected(int(status.group(1)), message.location.get("url", "")):
             return
         where = message.location.get("url", "")
+        if any(
+            message.text.startswith(text) and urlsplit(where).path == script
+            for text, script in self.console_expected
+        ):
+            return
         self.problems.append(f"console error: {message.text} ({where})")
 
     @staticmethod
