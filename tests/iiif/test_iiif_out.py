@@ -193,3 +193,46 @@ def test_an_analysis_from_iiif_carries_its_source_and_terms(api, make_analysis):
     assert manifest["requiredStatement"]["value"] == {"en": ["Test Gallery, public domain"]}
     assert manifest["rights"] == "http://creativecommons.org/publicdomain/mark/1.0/"
     assert manifest["seeAlso"][0]["id"] == "https://iiif.example.org/m/manifest.json"
+
+
+def test_an_exported_manifest_round_trips_through_iiif_in(
+    api, make_analysis, iiif_server, redis_connection
+):
+    """Our manifest, served by a IIIF server, is read back by IIIF in: the same painting,
+    pixel for pixel, with its label, canvas and terms."""
+    from apps.analysis.models import Analysis, IiifSource
+    from apps.iiif import exports
+    from tests.iiif.conftest import Route
+
+    original = make_analysis(api.user)
+    IiifSource.objects.create(
+        analysis=original,
+        image_url="https://iiif.example.org/iiif/3/b/full/max/0/default.jpg",
+        attribution="Test Gallery, public domain",
+        rights="http://creativecommons.org/publicdomain/mark/1.0/",
+    )
+    links = exports.Links(iiif_server.url("/ours"), iiif_server.url("/ours/image.jpg"))
+    manifest = valid(exports.build_manifest(original, links), MANIFEST)
+    iiif_server.json("/ours/manifest.json", manifest)
+    with original.image.open("rb") as stored:
+        iiif_server.routes["/ours/image.jpg"] = Route(stored.read(), content_type="image/jpeg")
+
+    response = api.post(
+        "/api/v1/analyses", {"iiif": links.manifest, "model": "clip"}, format="json"
+    )
+
+    assert response.status_code == 202, response.content[:400]
+    copy = Analysis.objects.exclude(pk=original.pk).get()
+    source = IiifSource.objects.get(analysis=copy)
+    assert (source.manifest_url, source.canvas_id, source.image_url) == (
+        links.manifest,
+        links.canvas,
+        links.image,
+    )
+    assert source.label == original.original_filename
+    assert (source.attribution, source.rights) == (
+        "Test Gallery, public domain",
+        "http://creativecommons.org/publicdomain/mark/1.0/",
+    )
+    with original.image.open("rb") as a, copy.image.open("rb") as b:
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
