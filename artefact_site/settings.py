@@ -274,11 +274,13 @@ ANALYSIS_REDUCED_SIDE = env_int("ANALYSIS_REDUCED_SIDE", 224)
 
 # IIIF in (apps/iiif): hosts a researcher may name a IIIF URL of (empty, and IIIF_ALLOW_ANY_HOST
 # off: IIIF in is off and its field hidden). With IIIF_ALLOW_ANY_HOST any other host too, if
-# every address it resolves to is public. Fetches time out, follow few redirects, and weigh at
-# most ANALYSIS_MAX_UPLOAD_BYTES; images are asked for no larger than IIIF_MAX_SIDE px.
+# every address it resolves to is public. Fetches time out (each read, and the whole fetch),
+# follow few redirects, and weigh at most ANALYSIS_MAX_UPLOAD_BYTES; images are asked for no
+# larger than IIIF_MAX_SIDE px.
 IIIF_ALLOWED_HOSTS = [host.lower() for host in env_list("IIIF_ALLOWED_HOSTS", [])]
 IIIF_ALLOW_ANY_HOST = env_bool("IIIF_ALLOW_ANY_HOST", False)
 IIIF_TIMEOUT_SECONDS = env_int("IIIF_TIMEOUT_SECONDS", 10)
+IIIF_DEADLINE_SECONDS = env_int("IIIF_DEADLINE_SECONDS", 30)
 IIIF_MAX_REDIRECTS = env_int("IIIF_MAX_REDIRECTS", 3)
 IIIF_MAX_SIDE = env_int("IIIF_MAX_SIDE", 4000)
 

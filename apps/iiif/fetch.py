@@ -13,9 +13,11 @@ code and status 400:
   `Host` header and, for https, SNI and certificate check keep the name), so a DNS answer that
   changes between the check and the connection (DNS rebinding) cannot reach another address;
 - redirects are followed by hand, at most `IIIF_MAX_REDIRECTS`, each checked as above;
-- connect and read timeouts (`IIIF_TIMEOUT_SECONDS`) and a byte limit: the body is streamed
-  and the fetch stops as soon as it passes the limit (a `Content-Length` over it is refused
-  before any byte is read).
+- connect and read timeouts (`IIIF_TIMEOUT_SECONDS`), a deadline for the whole fetch,
+  redirects included (`IIIF_DEADLINE_SECONDS`: a server that sends a byte now and then, each
+  within the read timeout, would otherwise hold a web thread for hours), and a byte limit:
+  the body is streamed and the fetch stops as soon as it passes the limit (a
+  `Content-Length` over it is refused before any byte is read).
 
 urllib3 is used directly (not `requests`) because its connection pools can be pointed at an
 address while verifying the certificate for the name.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -157,6 +160,7 @@ def fetch(url: str, *, max_bytes: int | None = None, accept: str = "*/*") -> Fet
     timeout = urllib3.Timeout(
         connect=settings.IIIF_TIMEOUT_SECONDS, read=settings.IIIF_TIMEOUT_SECONDS
     )
+    deadline = time.monotonic() + settings.IIIF_DEADLINE_SECONDS
     for _hop in range(settings.IIIF_MAX_REDIRECTS + 1):
         scheme, host, port, target = _split(url)
         address = resolve(host, port)
@@ -186,7 +190,7 @@ def fetch(url: str, *, max_bytes: int | None = None, accept: str = "*/*") -> Fet
                 continue
             if response.status != 200:
                 raise _refuse("iiif_bad_response", f"{host} answered {response.status} for {url}.")
-            body = _read_limited(response, limit, host)
+            body = _read_limited(response, limit, host, deadline)
             return Fetched(url, response.headers.get("Content-Type", ""), body)
         finally:
             response.release_conn()
@@ -204,17 +208,27 @@ def _too_large(limit: int) -> ApplicationError:
     )
 
 
-def _read_limited(response: urllib3.BaseHTTPResponse, limit: int, host: str) -> bytes:
+def _read_limited(
+    response: urllib3.BaseHTTPResponse, limit: int, host: str, deadline: float
+) -> bytes:
+    """The body, read as it comes (`read1`: one read of the socket at a time, each within the
+    read timeout) until it ends, passes `limit` bytes or the `deadline` (monotonic) passes."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.stream(CHUNK, decode_content=False):
+        while chunk := response.read1(CHUNK, decode_content=False):
             size += len(chunk)
             if size > limit:
                 raise _too_large(limit)
+            if time.monotonic() > deadline:
+                raise _refuse(
+                    "iiif_too_slow",
+                    f"{host} took longer than {settings.IIIF_DEADLINE_SECONDS} s to send it; "
+                    "nothing was kept.",
+                )
             chunks.append(chunk)
     except urllib3.exceptions.HTTPError as error:
         raise _refuse(

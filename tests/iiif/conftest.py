@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,7 @@ class Route:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     declare_length: bool = True  # False: no Content-Length, the body ends when the line closes
+    drip_seconds: float = 0.0  # > 0: the body is sent a byte at a time, this long apart
 
 
 @dataclass
@@ -127,7 +129,16 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in route.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(route.body)
+        if not route.drip_seconds:
+            self.wfile.write(route.body)
+            return
+        try:
+            for byte in route.body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(route.drip_seconds)
+        except OSError:  # the client gave up, as it should
+            pass
 
 
 @pytest.fixture

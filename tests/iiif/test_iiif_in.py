@@ -4,6 +4,8 @@ and every refusal of the safe fetch, each a 400 with an `iiif_*` code and a sent
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from apps.analysis.models import Analysis, IiifSource
@@ -296,6 +298,21 @@ def test_an_image_over_the_byte_limit_is_refused(api, ready, settings, declared)
     )
 
     assert "nothing was kept" in detail
+
+
+def test_a_body_that_trickles_in_is_cut_off_at_the_deadline(api, ready, settings):
+    """A server that sends a byte now and then, each within the read timeout, must not hold
+    a web thread for longer than the whole fetch may take."""
+    settings.IIIF_TIMEOUT_SECONDS = 2
+    settings.IIIF_DEADLINE_SECONDS = 1
+    document = b'{"@context": "http://iiif.io/api/image/2/context.json"}' * 4
+    ready.routes["/slow/info.json"] = Route(document, drip_seconds=0.05)
+
+    started = time.monotonic()
+    detail = refused(create(api, iiif=ready.url("/slow/info.json"), model="clip"), "iiif_too_slow")
+
+    assert time.monotonic() - started < 3  # the whole body would take 11 s
+    assert "1 s" in detail
 
 
 def test_a_non_image_is_refused_as_an_upload_would_be(api, ready):
