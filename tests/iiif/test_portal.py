@@ -158,6 +158,11 @@ def test_the_viewer_loads_the_analysis_manifest(browser, researcher, make_analys
     manifest = f"http://testserver/api/v1/analyses/{analysis.pk}/iiif/manifest.json"
     assert f'data-manifest="{manifest}"' in html
     assert "/static/vendor/mirador/mirador.min.js" in html
+    policy = dict(part.strip().split(" ", 1) for part in page["Content-Security-Policy"].split(";"))
+    # Mirador's empty <style> elements are admitted by the empty string's hash, nothing more.
+    assert policy["style-src"] == "'self' 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+    assert policy["script-src"] == "'self'"
+    assert "'sha256" not in browser.get(f"/analyses/{analysis.pk}/")["Content-Security-Policy"]
     assert browser.get(manifest).status_code == 200  # the viewer reads it with the session
 
 

@@ -28,6 +28,10 @@ def _int4(value: int) -> bytes:
     return struct.pack(">i", value)
 
 
+def _int8(value: int) -> bytes:
+    return struct.pack(">q", value)
+
+
 def _bool(value: bool) -> bytes:
     return b"\x01" if value else b"\x00"
 
@@ -39,6 +43,7 @@ def _raw(value: bytes) -> bytes:
 ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "text": _text,
     "int4": _int4,
+    "int8": _int8,  # bigint: the ids of Django's BigAutoField
     "bool": _bool,
     "halfvec": _raw,  # payloads made by halfvec_payloads
 }
