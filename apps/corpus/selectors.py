@@ -99,14 +99,27 @@ def count_embeddings() -> dict[str, int]:
 
 
 def count_matching_works(
-    topics: Iterable[str] = (), creators: Iterable[str] = (), works: Iterable[str] = ()
+    topics: Iterable[str] = (),
+    creators: Iterable[str] = (),
+    works: Iterable[str] = (),
+    *,
+    figures_of: str | None = None,
 ) -> dict[str, int]:
-    """Published works passing the filter → their published sentence counts.
+    """Published works passing the filter → their published sentence counts, or with
+    `figures_of` (a model key) their searchable figure vectors under that model (one probe of
+    the ``(work_id, model)`` b-tree per work: figures are few per work).
 
     Any of the topics, any of the creators, any of the works; the three kinds intersect.
     One plain query: this runs before every filtered search.
     """
-    conditions, params = ["w.published"], []
+    count, params = "w.published_sentence_count", []
+    if figures_of is not None:
+        count = (
+            f"(SELECT count(*) FROM {FigureEmbedding._meta.db_table} f"
+            f" WHERE f.work_id = w.id AND f.model = %s AND f.searchable)"
+        )
+        params.append(figures_of)
+    conditions = ["w.published"]
     for values, through, column in (
         (list(topics), Work.topics.through, "topic_id"),
         (list(creators), Work.creators.through, "creator_id"),
@@ -123,8 +136,7 @@ def count_matching_works(
         params.append(works)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT w.id, w.published_sentence_count FROM {Work._meta.db_table} w"
-            f" WHERE {' AND '.join(conditions)}",
+            f"SELECT w.id, {count} FROM {Work._meta.db_table} w WHERE {' AND '.join(conditions)}",
             params,
         )
         return dict(cursor.fetchall())
@@ -199,7 +211,7 @@ def search_figures(
     The same plans and guarantees as :func:`search_sentences` over ``corpus_figureembedding``:
     filters resolved to published work ids and applied inside the search, exact cosine scores,
     min(k, matching figures with a vector) rows. A filter's size is the number of its works'
-    figure vectors (counted on the ``(work_id, model)`` b-tree: figures are few per work).
+    figure vectors, counted in the query that resolves it; works without one are left out.
     """
     query = _checked_query(vector, model_key)
     if k < 1:
@@ -207,15 +219,11 @@ def search_figures(
     work_ids: list[str] | None = None
     exact = None
     if topics or creators or works:
-        work_ids = list(count_matching_works(topics, creators, works))
+        counts = count_matching_works(topics, creators, works, figures_of=model_key)
+        work_ids = [work_id for work_id, figures in counts.items() if figures]
         if not work_ids:
             return []
-        exact = (
-            FigureEmbedding.objects.filter(
-                model=model_key, searchable=True, work_id__in=work_ids
-            ).count()
-            <= EXACT_SEARCH_MAX_ROWS
-        )
+        exact = sum(counts.values()) <= EXACT_SEARCH_MAX_ROWS
     rows = _nearest_rows(query, model_key, k, FIGURES, work_ids=work_ids, exact=exact)
     return [
         FigureHit(figure_id=int(fid), work_id=wid, score=float(sc), rank=rank)
