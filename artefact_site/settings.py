@@ -16,7 +16,7 @@ from django.utils.csp import CSP
 
 from apps.core.logs import logging_config
 from apps.engine.config import model_settings_from_env
-from apps.engine.images import CELL_VIEWS, WHOLE_IMAGE_VIEWS
+from apps.engine.images import CELL_VIEWS, WHITE_BALANCES, WHOLE_IMAGE_VIEWS
 from artefact_site import embedded
 from artefact_site.secret_key import load_or_create_secret_key
 
@@ -265,6 +265,11 @@ ANALYSIS_RESULTS = env_int("ANALYSIS_RESULTS", 25)
 ANALYSIS_WHOLE_IMAGE = env_choice("ANALYSIS_WHOLE_IMAGE", "keep_aspect", WHOLE_IMAGE_VIEWS)
 ANALYSIS_CELLS = env_choice("ANALYSIS_CELLS", "keep_aspect", CELL_VIEWS)
 ANALYSIS_GRID_SHORT_CELLS = 7
+# Figure search compares the corpus's plates and the analysed image (or region) white-balanced
+# by this rule, so that a reproduction's colour cast does not hide the painting it shows
+# (docs/benchmarks/figures.md); `none` compares them as they are. Sentence search always sees
+# the colours. Changing it needs the figures embedded again (`embed_corpus --figures --again`).
+FIGURE_WHITE_BALANCE = env_choice("FIGURE_WHITE_BALANCE", "grey_world", WHITE_BALANCES)
 ANALYSIS_MAX_HEATMAPS = 10
 ANALYSIS_PRELOAD_MODELS = env_bool("ANALYSIS_PRELOAD_MODELS", True)
 # Short side of the reduced copy stored with each upload, which whole-image model passes read

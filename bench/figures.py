@@ -14,8 +14,8 @@ the view `ANALYSIS_WHOLE_IMAGE` gives, as `embed_corpus --figures` and analyses 
   computes exactly below `EXACT_SEARCH_MAX_ROWS`) give recall@1 and recall@10 of the plate's
   own work, per degradation and model key;
 * the same with every image (plates and queries) white-balanced first by the grey-world rule
-  (`recall_grey_world`): a colour cast is the degradation the colour-bound demo model suffers
-  most, and this measures what balancing would win before it is built into the product.
+  (`recall_grey_world`), as the product compares them by default
+  (`FIGURE_WHITE_BALANCE=grey_world`); `recall` is `FIGURE_WHITE_BALANCE=none`.
 
 With `../shared/corpus-sample` present, its real figure images are added to the candidates
 and degraded the same way (the demo model has never seen such images; the real models
@@ -42,6 +42,7 @@ from apps import engine  # noqa: E402
 from apps.demo.corpus import write_corpus  # noqa: E402
 from apps.demo.degrade import degrade  # noqa: E402
 from apps.demo.quality import demo_registry  # noqa: E402
+from apps.engine.images import grey_world  # noqa: E402
 from bench.common import cpu_description  # noqa: E402
 
 DEGRADATIONS: dict[str, dict] = {
@@ -81,15 +82,6 @@ def sample_figures(limit: int) -> list[tuple[str, Path]]:
 def open_rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
-
-
-def grey_world(image: Image.Image) -> Image.Image:
-    """`image` with each channel scaled to the mean of all three (the grey-world assumption of
-    white balance): undoes a uniform per-channel colour cast exactly, up to clipping."""
-    pixels = np.asarray(image, dtype=np.float32)
-    means = pixels.reshape(-1, 3).mean(axis=0)
-    balanced = pixels * (means.mean() / np.maximum(means, 1.0))
-    return Image.fromarray(np.clip(balanced, 0, 255).astype(np.uint8))
 
 
 def recall(

@@ -21,14 +21,16 @@ from apps.corpus.selectors import FigureHit, search_figures
 
 
 def analysis_vector(analysis: Analysis, cell: tuple[int, int] | None) -> np.ndarray:
-    """The stored vector [D] of the analysis's image (or crop), or of one grid cell."""
+    """The stored vector [D] of the analysis's image (or crop) as figure search sees it
+    (white-balanced, as the plates are), or of one grid cell (the grid's vectors, colours
+    kept: balancing them too would cost a second pass of the whole grid)."""
     embedding = selectors.get_embedding(analysis)
     if embedding is None:
         raise ApplicationError(
             "analysis_not_ready", "The analysis has not finished yet; try again soon."
         )
     if cell is None:
-        return embedding.query()
+        return embedding.figure_query()
     row, col = cell
     if not (0 <= row < embedding.grid_rows and 0 <= col < embedding.grid_cols):
         raise ApplicationError(

@@ -94,6 +94,11 @@ class AnalysisEmbedding(models.Model):
     grid_cols = models.PositiveSmallIntegerField()
     query_vector = models.BinaryField(help_text="Whole image, or the crop when there is one.")
     cell_vectors = models.BinaryField(help_text="rows × cols × dim float32, row-major.")
+    figure_vector = models.BinaryField(
+        null=True,
+        help_text="What figure search compares with the plates: the image (or crop) "
+        "white-balanced by FIGURE_WHITE_BALANCE; empty when it is the query vector.",
+    )
     view_box = models.JSONField(
         null=True, help_text="left, top, right, bottom in image pixels: what the model saw."
     )
@@ -111,6 +116,13 @@ class AnalysisEmbedding(models.Model):
 
     def query(self) -> np.ndarray:
         return np.frombuffer(bytes(self.query_vector), dtype=np.float32)
+
+    def figure_query(self) -> np.ndarray:
+        """The vector figure search ranks plates by: the white-balanced image's, or the query
+        vector where none was stored (no balance, or an analysis from before there was)."""
+        if self.figure_vector is None:
+            return self.query()
+        return np.frombuffer(bytes(self.figure_vector), dtype=np.float32)
 
     def grid(self) -> dict | None:
         """The grid as a client draws it, or None for vectors stored before geometry was."""

@@ -53,6 +53,7 @@ from apps.core.paths import without_server_paths
 from apps.corpus.models import Creator, Sentence, Topic
 from apps.corpus.selectors import SentenceHit, get_stored_embeddings, search_sentences
 from apps.engine.config import engine_config, model_keys
+from apps.engine.images import white_balanced
 
 logger = logging.getLogger(__name__)
 
@@ -434,6 +435,19 @@ def run_analysis(analysis_id: str) -> None:
         registry=registry,
     )
     timings["embed"] = round(time.perf_counter() - started, 4)
+    figure_vector = None
+    if settings.FIGURE_WHITE_BALANCE != "none":
+        # Figure search compares white-balanced pictures (see `apps.corpus.figures`): one
+        # more whole-image pass, of the picture the query vector came from.
+        started = time.perf_counter()
+        figure_vector = engine.embed_images(
+            [white_balanced(picture, settings.FIGURE_WHITE_BALANCE)],
+            analysis.model_key,
+            view=settings.ANALYSIS_WHOLE_IMAGE,
+            short_cells=settings.ANALYSIS_GRID_SHORT_CELLS,
+            registry=registry,
+        )[0]  # [D], unit length
+        timings["embed_figure"] = round(time.perf_counter() - started, 4)
     _set_progress(analysis, 70)
 
     rows, cols, dim = seen.cells.shape
@@ -445,6 +459,7 @@ def run_analysis(analysis_id: str) -> None:
         grid_cols=cols,
         query_vector=np.ascontiguousarray(seen.embedding, dtype=np.float32).tobytes(),
         cell_vectors=np.ascontiguousarray(seen.cells, dtype=np.float32).tobytes(),
+        figure_vector=None if figure_vector is None else figure_vector.tobytes(),
         view_box=_in_image(seen.view_box, picture.size, size, offset),
         cell_boxes=[
             [_in_image(box, picture.size, size, offset) for box in boxes]

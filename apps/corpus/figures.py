@@ -5,7 +5,8 @@ models; web processes import this module's names without calling them (the engin
 torch only when a model function runs).
 
 Each figure is embedded with the view the analyses' query vectors use
-(``settings.ANALYSIS_WHOLE_IMAGE``), so an uploaded painting and a plate of it are compared as
+(``settings.ANALYSIS_WHOLE_IMAGE``) and white-balanced as their figure vectors are
+(``settings.FIGURE_WHITE_BALANCE``), so an uploaded painting and a plate of it are compared as
 the same kind of vector. A run walks the figures lacking a vector for any requested key in
 id order, one slice per commit, so an interrupted run resumes where it stopped and a repeated
 run embeds nothing. An unreadable image is reported (`on_error`) and skipped; the others go on.
@@ -27,8 +28,9 @@ from PIL import Image
 from apps import engine
 from apps.core.files import save_files
 from apps.corpus import selectors
-from apps.corpus.models import WorkImage
+from apps.corpus.models import FigureEmbedding, WorkImage
 from apps.corpus.vectors import store_figure_embeddings
+from apps.engine.images import white_balanced
 
 THUMBNAIL_SIZE = (480, 480)
 DEFAULT_SLICE = 256
@@ -84,6 +86,13 @@ def read_figure(figure: WorkImage) -> Image.Image:
     return picture
 
 
+def forget_figure_vectors(keys: Sequence[str]) -> int:
+    """Delete the figure vectors of `keys`, so that the next `embed_figures` writes them again
+    (after a change of the view or the white balance); returns how many were deleted."""
+    deleted, _ = FigureEmbedding.objects.filter(model__in=list(keys)).delete()
+    return deleted
+
+
 def embed_figures(
     keys: Sequence[str],
     *,
@@ -123,7 +132,10 @@ def embed_figures(
                     (figure, picture) for figure, missing, picture in readable if key in missing
                 ]
                 vectors = engine.embed_images(
-                    [picture for _, picture in picked],
+                    [
+                        white_balanced(picture, settings.FIGURE_WHITE_BALANCE)
+                        for _, picture in picked
+                    ],
                     key,
                     view=settings.ANALYSIS_WHOLE_IMAGE,
                     short_cells=settings.ANALYSIS_GRID_SHORT_CELLS,

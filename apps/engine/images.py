@@ -36,6 +36,29 @@ Box = tuple[float, float, float, float]
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
+WHITE_BALANCES = ("grey_world", "none")
+"""How figure search white-balances both sides before embedding (`white_balanced`)."""
+
+
+def grey_world(image: Image.Image) -> Image.Image:
+    """`image` (RGB) with each channel scaled to the mean of all three: the grey-world
+    assumption of white balance (Buchsbaum 1980). It undoes a uniform per-channel colour cast
+    exactly, up to clipping, such as the warm or cold cast of a printed reproduction."""
+    pixels = np.asarray(image, dtype=np.float32)  # [H, W, 3]
+    means = pixels.reshape(-1, 3).mean(axis=0)  # [3]
+    balanced = pixels * (means.mean() / np.maximum(means, 1.0))
+    return Image.fromarray(np.clip(balanced, 0, 255).round().astype(np.uint8))
+
+
+def white_balanced(image: Image.Image, method: str) -> Image.Image:
+    """`image` as figure search sees it: balanced by `method` (one of `WHITE_BALANCES`)."""
+    if method == "grey_world":
+        return grey_world(image)
+    if method == "none":
+        return image
+    raise ValueError(f"white balance {method!r} is not one of {', '.join(WHITE_BALANCES)}.")
+
+
 def load_image(source: ImageInput, *, min_short_side: int | None = None) -> Image.Image:
     """An RGB PIL image from a PIL image, encoded bytes or a path, upright per its EXIF tag.
 

@@ -4,48 +4,15 @@ and `/figures/{id}` with its image and metadata-free thumbnail."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
-import numpy as np
 import pytest
 from django.core.files.storage import default_storage
-from django.core.management import call_command
-from PIL import Image
 
 from apps.analysis.models import AnalysisEmbedding
 from apps.corpus import services as corpus_services
-from apps.corpus.models import WorkImage
 from apps.corpus.selectors import search_figures
 from tests.analysis.conftest import finished, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-
-
-def _picture(seed: int) -> bytes:
-    """A painting-like image: a few coloured bands, different per seed (random noise would
-    make every image look alike to a tiny random model)."""
-    rng = np.random.default_rng(seed)
-    pixels = np.zeros((180, 240, 3), dtype=np.uint8)
-    for band in range(6):
-        pixels[:, band * 40 : (band + 1) * 40] = rng.integers(0, 256, 3)
-    pixels[rng.integers(0, 120) :][:60, :120] = rng.integers(0, 256, 3)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def figures(corpus, media) -> dict[str, WorkImage]:
-    """Real images for the corpus's six figures, embedded with both models; by work id."""
-    by_work = {}
-    for index, figure in enumerate(WorkImage.objects.order_by("work_id")):
-        target = Path(default_storage.path(figure.image.name))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_picture(index))
-        by_work[figure.work_id] = figure
-    call_command("embed_corpus", "--model", "all", "--figures", "--no-progress")
-    return by_work
 
 
 @pytest.mark.django_db(transaction=True)
@@ -91,7 +58,11 @@ def test_an_uploaded_figure_finds_itself_first_then_a_cell_and_a_crop(api, figur
 
     # A crop (a region analysis) ranks by its own stored vector, not the whole image's.
     crop = api.get(f"/api/v1/analyses/{region_id}/figures", {"k": 6}).json()
-    vector = AnalysisEmbedding.objects.get(analysis_id=region_id).query()
+    # Figure search ranks by the white-balanced crop's vector, stored beside the query vector.
+    region = AnalysisEmbedding.objects.get(analysis_id=region_id)
+    vector = region.figure_query()
+    assert region.figure_vector is not None
+    assert float(vector @ region.query()) < 0.9999
     expected = search_figures(vector, "clip", k=6)
     assert [(h["id"], round(h["score"], 5)) for h in crop] == [
         (hit.figure_id, round(hit.score, 5)) for hit in expected

@@ -17,6 +17,7 @@ from apps.corpus import selectors, services
 from apps.corpus.importers.figures import FigureText, figure_texts
 from apps.corpus.models import FigureEmbedding, WorkImage
 from apps.corpus.vectors import FIGURES, get_stored_dimension, store_figure_embeddings
+from apps.engine.images import grey_world, load_image
 
 # --- captions and citing paragraphs -------------------------------------------------------
 
@@ -119,10 +120,12 @@ def test_embed_figures_is_resumable_reports_unreadable_files_and_matches_the_eng
     assert selectors.count_figure_embeddings() == {"clip": 5, "paintingclip": 5}
     assert get_stored_dimension("clip", FIGURES) == models.get("clip").embed_dim
 
-    # Each vector is the analysis's whole-image vector of the same picture (same view).
+    # Each vector is the whole-image vector of the same picture (same view), white-balanced
+    # as an analysis's figure vector is.
     for figure in WorkImage.objects.exclude(work_id="W105"):
         with figure.image.open("rb") as stored:
-            expected = engine.analyse_image(stored.read(), "paintingclip", view="keep_aspect")
+            picture = grey_world(load_image(stored.read()))
+        expected = engine.analyse_image(picture, "paintingclip", view="keep_aspect")
         row = FigureEmbedding.objects.get(model="paintingclip", figure=figure)
         np.testing.assert_allclose(
             np.asarray(row.embedding, np.float32), expected.embedding, atol=2e-3
@@ -145,6 +148,53 @@ def test_embed_figures_is_resumable_reports_unreadable_files_and_matches_the_eng
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(xmin::text::bigint) FROM corpus_figureembedding")
         assert cursor.fetchone()[0] == before
+
+
+@pytest.mark.django_db
+def test_figures_are_embedded_white_balanced_and_again_after_the_setting_changes(
+    figure_corpus, models, settings, capsys
+):
+    figure = WorkImage.objects.get(work_id="W100")
+    # A plate printed with a strong warm cast: balancing it changes what the model sees.
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(40, 200, (72, 96, 3)).astype(np.float32) * (1.3, 1.0, 0.55)
+    cast = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    with figure.image.open("wb") as stored:
+        cast.save(stored, format="PNG")
+    balanced = engine.analyse_image(grey_world(cast), "clip", view="keep_aspect").embedding
+    as_printed = engine.analyse_image(cast, "clip", view="keep_aspect").embedding
+    assert float(balanced @ as_printed) < 0.999
+
+    def stored() -> np.ndarray:
+        row = FigureEmbedding.objects.get(model="clip", figure=figure)
+        return np.asarray(row.embedding, np.float32)
+
+    with pytest.raises(CommandError):  # W105's unreadable file
+        call_command("embed_corpus", "--model", "clip", "--figures", "--no-progress")
+    np.testing.assert_allclose(stored(), balanced, atol=2e-3)
+
+    settings.FIGURE_WHITE_BALANCE = "none"
+    with pytest.raises(CommandError):
+        call_command("embed_corpus", "--model", "clip", "--figures", "--again", "--no-progress")
+    out, _ = capsys.readouterr()
+    assert "figure embeddings: 5 deleted" in out
+    assert "figure embeddings[clip]: 5 written" in out
+    np.testing.assert_allclose(stored(), as_printed, atol=2e-3)
+    assert FigureEmbedding.objects.filter(model="paintingclip").count() == 0  # not asked for
+
+    with pytest.raises(CommandError, match="--again applies to the figures only"):
+        call_command("embed_corpus", "--model", "clip", "--again")
+
+
+def test_grey_world_undoes_a_uniform_cast():
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(60, 180, (40, 50, 3)).astype(np.float32)
+    plain = Image.fromarray(pixels.astype(np.uint8))
+    cast = Image.fromarray(np.clip(pixels * (1.2, 1.0, 0.8), 0, 255).astype(np.uint8))
+    a = np.asarray(grey_world(plain), np.float32)
+    b = np.asarray(grey_world(cast), np.float32)
+    assert np.abs(a - b).mean() < 1.5  # the same picture again, up to rounding
+    assert np.abs(np.asarray(cast, np.float32) - pixels).mean() > 10
 
 
 def test_embed_images_batches_equal_one_by_one(models):

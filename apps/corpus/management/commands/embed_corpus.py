@@ -47,13 +47,24 @@ class Command(BaseCommand):
             help="embed the figure images (vision tower) instead of the sentences; slices "
             f"default to {figures.DEFAULT_SLICE} figures",
         )
+        parser.add_argument(
+            "--again",
+            action="store_true",
+            help="with --figures: delete the figures' vectors of these models first and embed "
+            "every figure again (after changing ANALYSIS_WHOLE_IMAGE or FIGURE_WHITE_BALANCE)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         known = model_keys()
         keys = known if options["model"] == "all" else [options["model"]]
         if not set(keys) <= set(known):
             raise CommandError(f"unknown model {options['model']!r}; known: {', '.join(known)}")
+        if options["again"] and not options["figures"]:
+            raise CommandError("--again applies to the figures only: give --figures too.")
         if options["figures"]:
+            if options["again"]:
+                deleted = figures.forget_figure_vectors(keys)
+                self.stdout.write(f"figure embeddings: {deleted} deleted")
             self._embed_figures(keys, options)
             return
         slice_size = options["slice"] or _default_slice()
