@@ -20,8 +20,8 @@ from apps.analysis.models import (
     IiifSource,
 )
 from apps.core.paths import public_model_source, without_server_paths
-from apps.corpus.models import Work
-from apps.corpus.selectors import SentenceHit
+from apps.corpus.models import Work, WorkImage
+from apps.corpus.selectors import FigureHit, SentenceHit
 from apps.engine.config import engine_config, model_keys, model_label
 
 MODEL_FIELDS_FROM_WORKERS = (
@@ -85,6 +85,8 @@ class AnalysisView:
     k: int = 25
     group: bool = False
     where: str = ""
+    tab: str = "sentences"
+    """Which results the page lists: "sentences", or "figures" of the corpus like the image."""
 
     def differs_from(self, analysis: Analysis) -> bool:
         return (
@@ -151,7 +153,18 @@ def read_view(params: Mapping, analysis: Analysis) -> AnalysisView:
         k=k if k is not None and 1 <= k <= 100 else settings.ANALYSIS_RESULTS,
         group=params.get("group") == "work",
         where=params.get("where", "").strip()[: Heatmap.MAX_TEXT_CHARS],
+        tab=read_tab(params),
     )
+
+
+RESULT_TABS = ("sentences", "figures")
+
+
+def read_tab(params: Mapping) -> str:
+    """The results tab a page's query string asks for (`tab=`); sentences unless it names
+    another one."""
+    tab = params.get("tab", "")
+    return tab if tab in RESULT_TABS else RESULT_TABS[0]
 
 
 @dataclass
@@ -178,6 +191,27 @@ class CardGroup:
 def build_cards(hits: Sequence[SentenceHit], works: Mapping[str, Work]) -> list[Card]:
     return [
         Card(hit.rank, hit.score, hit.sentence_id, hit.text, works[hit.work_id]) for hit in hits
+    ]
+
+
+@dataclass
+class FigureCard:
+    """A figure result: one ranked plate of the corpus, with its work loaded."""
+
+    rank: int
+    score: float
+    figure: WorkImage
+
+
+def build_figure_cards(
+    hits: Sequence[FigureHit], figures: Mapping[int, WorkImage]
+) -> list[FigureCard]:
+    """Cards of the hits whose figure is in `figures` (a work unpublished since the search is
+    left out)."""
+    return [
+        FigureCard(hit.rank, hit.score, figures[hit.figure_id])
+        for hit in hits
+        if hit.figure_id in figures
     ]
 
 

@@ -3,7 +3,8 @@ text search. Thin: forms read the input, services and selectors do the work, and
 `ApplicationError` becomes a message on the page.
 
 Every state of the analysis page is its URL: `?model=&topics=&creators=` (the ranking),
-`cell=r,c` (a grid cell's sentences), `k=` (how many), `group=work`, and the map on the
+`cell=r,c` (a grid cell's sentences), `k=` (how many), `group=work`, `tab=figures` (plates of
+the corpus like the image, crop or cell, instead of sentences), and the map on the
 image, `heatmap=<sentence>` or `where=<words>` (read by the page's script). Opening a URL
 whose model or filters differ from the analysis's re-ranks it first, so a pasted link shows
 what its sender saw.
@@ -19,12 +20,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.analysis import selectors, services
+from apps.analysis import figures, selectors, services
 from apps.analysis.forms import CropForm, FilterForm, TextQueryForm, UploadForm
 from apps.analysis.models import Analysis
 from apps.core.errors import ApplicationError
 from apps.core.files import stored_file_response
-from apps.corpus.selectors import list_card_works
+from apps.corpus.selectors import list_card_works, list_published_figures
 from apps.engine.config import default_model_key, model_label
 from apps.library import selectors as library_selectors
 
@@ -122,18 +123,42 @@ def analysis_page(request: HttpRequest, pk) -> HttpResponse:
     }
     if analysis.status == Analysis.Status.DONE:
         try:
-            hits = services.rank_for_view(analysis, cell=view.cell, k=view.k)
+            if view.tab == "figures":
+                found = figures.figures_for_analysis(analysis, cell=view.cell, k=view.k)
+                cards = _figure_cards(found)
+                context["figure_cards"] = cards
+            else:
+                hits = services.rank_for_view(analysis, cell=view.cell, k=view.k)
+                cards = selectors.build_cards(hits, list_card_works(hits))
+                context["cards"] = cards
+                context["groups"] = selectors.group_cards(cards) if view.group else None
         except ApplicationError as error:
             messages.error(request, error.sentence)
             return redirect(analysis_url(analysis))
-        cards = selectors.build_cards(hits, list_card_works(hits))
-        context["cards"] = cards
-        context["groups"] = selectors.group_cards(cards) if view.group else None
+        context["tabs"] = _tabs(view.tab, page.with_)
         bigger = [size for size in PAGE_SIZES if size > view.k]
         if bigger and len(cards) >= view.k:
             context["more_k"] = bigger[0]
             context["more_url"] = page.with_(k=str(bigger[0]))
     return render(request, "analysis/analysis.html", context)
+
+
+def _figure_cards(hits) -> list[selectors.FigureCard]:
+    return selectors.build_figure_cards(hits, list_published_figures(hit.figure_id for hit in hits))
+
+
+def _tabs(current: str, url_for) -> list[dict]:
+    """The results tabs as links: the same page with `tab=` changed (sentences is the default
+    and leaves the parameter out, so existing links keep their meaning)."""
+    return [
+        {
+            "name": name,
+            "label": name.capitalize(),
+            "href": url_for(tab=None if name == selectors.RESULT_TABS[0] else name),
+            "current": name == current,
+        }
+        for name in selectors.RESULT_TABS
+    ]
 
 
 class _PageUrls:
@@ -144,7 +169,7 @@ class _PageUrls:
         self.query = (
             request.GET.copy() if "model" in request.GET else selectors.build_view_query(analysis)
         )
-        for name in ("cell", "k", "group", "heatmap", "where"):
+        for name in ("cell", "k", "group", "heatmap", "where", "tab"):
             if name in request.GET and name not in self.query:
                 self.query[name] = request.GET[name]
 
@@ -255,31 +280,48 @@ def search(request: HttpRequest) -> HttpResponse:
         if not params.get("model"):
             params["model"] = default_model_key()
     form = TextQueryForm(params)
-    # The words' form carries the filters along (and the filters' form the words).
+    tab = selectors.read_tab(request.GET)
+    # The words' form carries the filters and the tab along (and the filters' form the words).
     kept = [
         (name, value)
         for name in ("model", "topics", "creators")
         for value in (params.getlist(name) if params else [])
         if value
     ]
-    context: dict = {"form": form, "kept_filters": kept}
+    if tab != selectors.RESULT_TABS[0]:
+        kept.append(("tab", tab))
+    context: dict = {"form": form, "kept_filters": kept, "tab": tab}
     status = 200
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
+        asked = {
+            "model_key": data["model"],
+            "topic_ids": data["topics"],
+            "creator_ids": data["creators"],
+            "k": settings.ANALYSIS_RESULTS,
+        }
         try:
-            hits = services.search_text(
-                data["q"],
-                model_key=data["model"],
-                topic_ids=data["topics"],
-                creator_ids=data["creators"],
-                k=settings.ANALYSIS_RESULTS,
-            )
+            if tab == "figures":
+                found = figures.search_figures_by_text(data["q"], **asked)
+                context["figure_cards"] = _figure_cards(found)
+            else:
+                hits = services.search_text(data["q"], **asked)
+                context["cards"] = selectors.build_cards(hits, list_card_works(hits))
         except ApplicationError as error:
             form.add_error(None, error.sentence)
             status = error.status
         else:
-            context["cards"] = selectors.build_cards(hits, list_card_works(hits))
+            context["tabs"] = _tabs(tab, lambda **change: _search_url(params, **change))
     return render(request, "analysis/search.html", context, status=status)
+
+
+def _search_url(params, **changes: str | None) -> str:
+    query = params.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    return f"{reverse('analysis:search')}?{query.urlencode()}"
 
 
 def text_heatmap_state(request: HttpRequest, pk, digest: str) -> JsonResponse:

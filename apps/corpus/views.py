@@ -1,5 +1,5 @@
-"""The corpus's pages: a work (a page of its own, or a panel over the analysis and search pages
-when htmx asks for it) and the paragraph around a sentence."""
+"""The corpus's pages: a work and a figure (each a page of its own, or a panel over the
+analysis and search pages when htmx asks for it) and the paragraph around a sentence."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ def work_page(request: HttpRequest, work_id: str) -> HttpResponse:
         raise Http404("There is no such work.")
     template = "corpus/_work_panel.html" if request.htmx else "corpus/work.html"
     return render(request, template, {"details": details, "work": details.work})
+
+
+def figure_page(request: HttpRequest, figure_id: int) -> HttpResponse:
+    """A figure of a published work: the plate, its caption, the paragraph citing it, and its
+    work (what a figure search result opens)."""
+    figure = selectors.get_published_figure(figure_id)
+    if figure is None:
+        raise Http404("There is no such figure.")
+    template = "corpus/_figure_panel.html" if request.htmx else "corpus/figure.html"
+    return render(request, template, {"figure": figure, "work": figure.work})
 
 
 def sentence_context(request: HttpRequest, sentence_id: str) -> HttpResponse:

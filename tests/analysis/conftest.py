@@ -7,15 +7,19 @@ the test database and the test Redis in its environment, exactly as `make run` s
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import django_rq
 import numpy as np
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.management import call_command
 from PIL import Image
 
 from apps import engine
 from apps.corpus import services as corpus_services
+from apps.corpus.models import WorkImage
 from apps.corpus.vectors import store_embeddings
 from tests.corpus.conftest import write_corpus
 
@@ -60,3 +64,29 @@ def finished(api, analysis_id) -> dict:
 
 def gpu_queue():
     return django_rq.get_queue(settings.RQ_GPU_QUEUE)
+
+
+def _picture(seed: int) -> bytes:
+    """A painting-like image: a few coloured bands, different per seed (random noise would
+    make every image look alike to a tiny random model)."""
+    rng = np.random.default_rng(seed)
+    pixels = np.zeros((180, 240, 3), dtype=np.uint8)
+    for band in range(6):
+        pixels[:, band * 40 : (band + 1) * 40] = rng.integers(0, 256, 3)
+    pixels[rng.integers(0, 120) :][:60, :120] = rng.integers(0, 256, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def figures(corpus, media) -> dict[str, WorkImage]:
+    """Real images for the corpus's six figures, embedded with both models; by work id."""
+    by_work = {}
+    for index, figure in enumerate(WorkImage.objects.order_by("work_id")):
+        target = Path(default_storage.path(figure.image.name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_picture(index))
+        by_work[figure.work_id] = figure
+    call_command("embed_corpus", "--model", "all", "--figures", "--no-progress")
+    return by_work
