@@ -251,8 +251,15 @@ CACHES = {
 ANALYSIS_MAX_UPLOAD_BYTES = env_int("ANALYSIS_MAX_UPLOAD_BYTES", 20_000_000)
 ANALYSIS_MAX_PIXELS = env_int("ANALYSIS_MAX_PIXELS", 50_000_000)
 ANALYSIS_JOB_TIMEOUT = env_int("ANALYSIS_JOB_TIMEOUT", 300)
+# Uploads whose stored copies need their pixels decoded and re-encoded (all but upright RGB or
+# greyscale JPEGs, which are kept as they came) are prepared in the request only up to this
+# many pixels (about 120 ms of a web thread); larger ones are checked from their header there
+# and prepared by the model worker before its model pass, so that no web thread spends seconds
+# on one.
+ANALYSIS_REQUEST_DECODE_PIXELS = env_int("ANALYSIS_REQUEST_DECODE_PIXELS", 2_000_000)
 # Per researcher: uploads in the last hour, and analyses queued, running or being uploaded at
-# once. Each upload costs a decode and a re-encode in a web thread and then GPU time.
+# once. Each upload costs a check (and for a small image a decode) in a web thread, then
+# worker time.
 ANALYSIS_UPLOADS_PER_HOUR = env_int("ANALYSIS_UPLOADS_PER_HOUR", 60)
 ANALYSIS_MAX_ACTIVE_JOBS = env_int("ANALYSIS_MAX_ACTIVE_JOBS", 4)
 # Per web process, whoever uploads: uploads decoded at once. With gunicorn's four threads, two

@@ -155,6 +155,12 @@ class AnalysisImage(APIView):
     def get(self, request: Request, pk) -> FileResponse:
         analysis = _owned(request, pk)
         query = read_query(ImageQuerySerializer, request)
+        if not analysis.prepared:
+            raise NotFoundError(
+                "image_not_prepared",
+                "No copy of the painting is stored yet: the worker makes it from a large "
+                "upload before its analysis.",
+            )
         field = analysis.thumbnail if query["size"] == "thumbnail" else analysis.image
         return stored_file_response(field)
 

@@ -4,10 +4,11 @@ The image is stored once per analysis; its embeddings are stored per model key (
 crop, plus the cells of the grid), so that switching model reuses the image, changing filters
 re-ranks without a model call, and a cell click is a database search alone.
 
-An analysis's files (upload, thumbnail, reduced copy) and its heat maps' overlays go with their
-rows: django-cleanup deletes them once the deletion commits, and deletes an overlay replaced by
-a recomputed map. It runs in select mode (`cleanup.select`), because the corpus importer
-rewrites its figure files under the same names after deleting their rows.
+An analysis's files (upload, thumbnail, reduced copy, an upload still to be prepared) and its
+heat maps' overlays go with their rows: django-cleanup deletes them once the deletion commits,
+and deletes an overlay replaced by a recomputed map. It runs in select mode (`cleanup.select`),
+because the corpus importer rewrites its figure files under the same names after deleting their
+rows.
 """
 
 from __future__ import annotations
@@ -32,8 +33,17 @@ class Analysis(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="analyses"
     )
-    image = models.ImageField(upload_to="analyses/%Y/%m/", max_length=300)
-    thumbnail = models.ImageField(upload_to="analyses/thumbnails/%Y/%m/", max_length=300)
+    image = models.ImageField(upload_to="analyses/%Y/%m/", max_length=300, blank=True)
+    thumbnail = models.ImageField(
+        upload_to="analyses/thumbnails/%Y/%m/", max_length=300, blank=True
+    )
+    received = models.FileField(
+        upload_to="analyses/received/%Y/%m/",
+        max_length=300,
+        blank=True,
+        help_text="A large upload as it came, until the worker has made its copies; never "
+        "served (see ANALYSIS_REQUEST_DECODE_PIXELS).",
+    )
     reduced = models.ImageField(
         upload_to="analyses/reduced/%Y/%m/",
         max_length=300,
@@ -78,6 +88,12 @@ class Analysis(models.Model):
     @property
     def query_kind(self) -> str:
         return ResultQuery.CROP if self.crop else ResultQuery.IMAGE
+
+    @property
+    def prepared(self) -> bool:
+        """Whether the stored copies exist: false while a large upload waits for the worker
+        to make them from the file as received."""
+        return bool(self.image)
 
 
 class AnalysisEmbedding(models.Model):

@@ -312,8 +312,12 @@ class AnalysisSerializer(serializers.ModelSerializer):
     iiif_manifest_url = serializers.SerializerMethodField(
         help_text="This analysis as a IIIF Presentation 3 manifest with its results."
     )
-    image_url = serializers.SerializerMethodField()
-    thumbnail_url = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField(
+        help_text="The stored image; null while the worker prepares a large upload."
+    )
+    thumbnail_url = serializers.SerializerMethodField(
+        help_text="Its thumbnail; null while the worker prepares a large upload."
+    )
     topics = serializers.SlugRelatedField(many=True, read_only=True, slug_field="id")
     creators = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
     model = serializers.CharField(source="model_key")
@@ -344,7 +348,9 @@ class AnalysisSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
 
-    def _image_url(self, analysis: Analysis, query: str = "") -> str:
+    def _image_url(self, analysis: Analysis, query: str = "") -> str | None:
+        if not analysis.prepared:
+            return None
         path = reverse("api:analysis-image", kwargs={"pk": analysis.pk}) + query
         return self.context["request"].build_absolute_uri(path)
 
@@ -352,10 +358,12 @@ class AnalysisSerializer(serializers.ModelSerializer):
         path = reverse("analysis:page", kwargs={"pk": analysis.pk})
         return self.context["request"].build_absolute_uri(path)
 
-    def get_image_url(self, analysis: Analysis) -> str:
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_image_url(self, analysis: Analysis) -> str | None:
         return self._image_url(analysis)
 
-    def get_thumbnail_url(self, analysis: Analysis) -> str:
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_thumbnail_url(self, analysis: Analysis) -> str | None:
         return self._image_url(analysis, "?size=thumbnail")
 
     @extend_schema_field(IiifSourceSerializer(allow_null=True))

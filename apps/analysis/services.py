@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import django_rq
 import numpy as np
@@ -44,7 +44,7 @@ from apps.analysis.models import (
     IiifSource,
     ResultQuery,
 )
-from apps.analysis.uploads import validate_image
+from apps.analysis.uploads import inspect_image, validate_image
 from apps.core.db import retry_on_lost_connection
 from apps.core.errors import ApplicationError, ServiceUnavailableError
 from apps.core.files import StorageFullError, save_files
@@ -262,34 +262,36 @@ def _create_analysis(
     parent: Analysis | None,
 ) -> Analysis:
     with decode_slot():
-        clean = validate_image(
+        header = inspect_image(
             data,
             max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
             max_pixels=settings.ANALYSIS_MAX_PIXELS,
-            # The pixels are needed here for the thumbnail and the reduced copy only.
-            preview_size=THUMBNAIL_SIZE,
         )
-        thumbnail, reduced = _thumbnail(clean.image), _reduced(clean.image)
+        prepare_now = (
+            not header.needs_pixels
+            or header.width * header.height <= settings.ANALYSIS_REQUEST_DECODE_PIXELS
+        )
+        copies = _stored_copies(data) if prepare_now else None
     filters = resolve_filters(model_key, topic_ids, creator_ids)
-    box = resolve_crop(crop, clean.width, clean.height)
+    box = resolve_crop(crop, header.width, header.height)
 
     stem = uuid.uuid4().hex
     analysis = Analysis(
         owner=owner,
         original_filename=filename[:255],
         file_size=len(data),
-        width=clean.width,
-        height=clean.height,
+        width=header.width,
+        height=header.height,
         crop=box,
         model_key=filters.model_key,
         job_id=_new_job_id(),
         parent=parent,
     )
-    save_files(
-        (analysis.image, f"{stem}.{clean.extension}", clean.content),
-        (analysis.thumbnail, f"{stem}.jpg", thumbnail),
-        (analysis.reduced, f"{stem}.ppm", reduced),
-    )
+    if copies is not None:
+        save_files(*_copy_files(analysis, stem, copies))
+    else:
+        # Kept as it came, under a name no image type has, for the worker to prepare.
+        save_files((analysis.received, f"{stem}.upload", data))
     try:
         with transaction.atomic():
             analysis.save()
@@ -299,10 +301,95 @@ def _create_analysis(
                 analysis.creators.set(filters.creators)
             transaction.on_commit(lambda: enqueue_analysis(analysis))
     except Exception:
-        for stored in (analysis.image, analysis.thumbnail, analysis.reduced):
+        for stored in (analysis.image, analysis.thumbnail, analysis.reduced, analysis.received):
             stored.delete(save=False)
         raise
     return analysis
+
+
+@dataclass(frozen=True)
+class StoredCopies:
+    """What an analysis stores of its upload: the metadata-free image, a thumbnail and the
+    reduced copy the worker's whole-image passes read."""
+
+    image: bytes
+    extension: str
+    thumbnail: bytes
+    reduced: bytes
+    width: int
+    height: int
+
+
+def _stored_copies(data: bytes) -> StoredCopies:
+    """Decode the upload (a JPEG kept as it came only at the thumbnail's scale) and encode
+    its copies. Raises `InvalidImage` for data that only a full decode finds corrupt."""
+    clean = validate_image(
+        data,
+        max_bytes=settings.ANALYSIS_MAX_UPLOAD_BYTES,
+        max_pixels=settings.ANALYSIS_MAX_PIXELS,
+        # The pixels are needed here for the thumbnail and the reduced copy only.
+        preview_size=THUMBNAIL_SIZE,
+    )
+    return StoredCopies(
+        image=clean.content,
+        extension=clean.extension,
+        thumbnail=_thumbnail(clean.image),
+        reduced=_reduced(clean.image),
+        width=clean.width,
+        height=clean.height,
+    )
+
+
+def _copy_files(analysis: Analysis, stem: str, copies: StoredCopies) -> list:
+    return [
+        (analysis.image, f"{stem}.{copies.extension}", copies.image),
+        (analysis.thumbnail, f"{stem}.jpg", copies.thumbnail),
+        (analysis.reduced, f"{stem}.ppm", copies.reduced),
+    ]
+
+
+def prepare_upload(analysis: Analysis) -> bool:
+    """The worker's first step for an upload kept as it came: make and store its copies,
+    then delete it; False if the analysis was deleted meanwhile. Data found corrupt only now
+    raises the sentence the upload would have got, and the file as received goes too; a full
+    disk raises `StorageFullError` and keeps it."""
+    with analysis.received.open("rb") as received:
+        data = received.read()
+    try:
+        copies = _stored_copies(data)
+        if (copies.width, copies.height) != (analysis.width, analysis.height):
+            # An orientation the header did not show (a PNG's EXIF after its pixels).
+            resolve_crop(analysis.crop, copies.width, copies.height)
+    except ApplicationError:
+        analysis.received.delete(save=False)
+        Analysis.objects.filter(pk=analysis.pk).update(received="")
+        raise
+    stem = PurePosixPath(analysis.received.name).stem
+    save_files(*_copy_files(analysis, stem, copies))
+    if not _save_prepared(analysis, copies):
+        for stored in (analysis.image, analysis.thumbnail, analysis.reduced, analysis.received):
+            stored.delete(save=False)
+        return False
+    return True
+
+
+@retry_on_lost_connection
+def _save_prepared(analysis: Analysis, copies: StoredCopies) -> bool:
+    """Record the stored copies in place of the file as received, then delete that file;
+    False if the row is gone."""
+    updated = Analysis.objects.filter(pk=analysis.pk).update(
+        image=analysis.image.name,
+        thumbnail=analysis.thumbnail.name,
+        reduced=analysis.reduced.name,
+        width=copies.width,
+        height=copies.height,
+        received="",
+    )
+    if not updated:
+        return False
+    analysis.width, analysis.height = copies.width, copies.height
+    analysis.received.delete(save=False)
+    return True
 
 
 def _gpu_queue():
@@ -403,6 +490,16 @@ def run_analysis(analysis_id: str) -> None:
     analysis = retry_on_lost_connection(Analysis.objects.get)(pk=analysis_id)
     timings: dict[str, float] = {}
     _set_progress(analysis, 5, status=Analysis.Status.RUNNING, started_at=timezone.now(), error="")
+    if analysis.received:
+        try:
+            if not prepare_upload(analysis):
+                return  # deleted meanwhile
+        except StorageFullError as error:  # the upload is kept: "Try again" prepares it
+            mark_analysis_failed(analysis_id, f"The analysis failed: {error}")
+            return
+        except ApplicationError as error:  # the upload is gone: there is nothing to retry
+            mark_analysis_failed(analysis_id, f"The upload could not be used: {error}")
+            return
     registry = engine.get_registry()
     started = time.perf_counter()
     already_loaded = registry.status()[analysis.model_key]["loaded"]
@@ -637,6 +734,12 @@ def create_region_analysis(analysis: Analysis, crop: Sequence[float]) -> Analysi
     """'Analyse region': the same image, model and filters with a crop, as a new analysis
     whose parent is `analysis` (undo leads back to it, with its own results)."""
     source = analysis.parent if analysis.crop and analysis.parent else analysis
+    if not source.prepared:
+        raise ApplicationError(
+            "analysis_not_ready",
+            "The painting is still being prepared; choose a region once it is shown.",
+            status=409,
+        )
     with source.image.open("rb") as stored:
         data = stored.read()
     topics, creators = _filter_ids(analysis)
@@ -668,10 +771,23 @@ def retry_analysis(analysis: Analysis) -> None:
     """Queue a failed (or stalled) analysis again under a new job id."""
     if analysis.status == Analysis.Status.DONE:
         raise ApplicationError("analysis_done", "The analysis has finished; nothing to retry.")
+    _check_usable(analysis)
     _set_progress(
         analysis, 0, status=Analysis.Status.QUEUED, error="", finished_at=None, job_id=_new_job_id()
     )
     transaction.on_commit(lambda: enqueue_analysis(analysis))
+
+
+def _check_usable(analysis: Analysis) -> None:
+    """Refuse to run again an analysis whose upload the worker found unusable when it
+    prepared it: neither copies nor the file as received are left."""
+    if not analysis.prepared and not analysis.received:
+        raise ApplicationError(
+            "upload_unusable",
+            "The uploaded file could not be used, so there is nothing to analyse again; "
+            "upload another file.",
+            status=409,
+        )
 
 
 def rank_for_view(analysis: Analysis, *, cell: tuple[int, int] | None, k: int) -> list[SentenceHit]:
@@ -754,6 +870,7 @@ def rerun_analysis(
         raise ApplicationError(
             "analysis_busy", "The analysis is still running; change it once it has finished."
         )
+    _check_usable(analysis)
     filters = resolve_filters(model_key, topic_ids, creator_ids)
     analysis.model_key = filters.model_key
     analysis.save(update_fields=["model_key"])

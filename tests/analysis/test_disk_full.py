@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.analysis import services
 from apps.analysis.models import Analysis
 from tests.analysis.conftest import painting_bytes, upload
 
@@ -85,3 +86,35 @@ def test_an_upload_to_a_full_disk_is_refused_with_a_sentence_and_leaves_nothing(
 
     assert stored.status_code == 202, stored.content[:300]
     assert len(media_files(small_disk)) == 3  # the image, its thumbnail and its reduced copy
+
+
+def test_copies_the_worker_cannot_store_fail_the_analysis_and_keep_the_upload(
+    api, models, corpus, small_disk, redis_connection, settings
+):
+    """A large upload is kept as it came for the worker; a disk full when the worker writes
+    its copies fails the analysis with the sentence, leaves no copy, and keeps the upload
+    for "Try again"."""
+    settings.ANALYSIS_REQUEST_DECODE_PIXELS = 10_000
+    image = painting_bytes(320, 240, "PNG")
+    filler = leave_room(small_disk, len(image) + 16384)
+    response = upload(api, image, name="large.png")
+    assert response.status_code == 202, response.content[:300]
+    analysis = Analysis.objects.get(pk=response.json()["id"])
+    received = str(Path(analysis.received.path).relative_to(small_disk))
+    leave_room(small_disk, 4096)
+
+    services.run_analysis(str(analysis.pk))
+
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.FAILED
+    assert analysis.error == (
+        "The analysis failed: The server has no room to store the file just now, so nothing "
+        "was stored; try again later."
+    )
+    assert media_files(small_disk) == sorted(["filler", received])
+    filler.unlink()
+    services.retry_analysis(analysis)
+    services.run_analysis(str(analysis.pk))
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.DONE, analysis.error
+    assert len(media_files(small_disk)) == 3

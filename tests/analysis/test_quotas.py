@@ -94,6 +94,7 @@ def big_png() -> bytes:
 
 @pytest.mark.django_db(transaction=True)
 def test_uploads_sent_in_parallel_are_counted_while_they_are_decoded(api, quotas):
+    quotas.ANALYSIS_REQUEST_DECODE_PIXELS = 10**9  # decoded in the request, however large
     data = big_png()
     statuses: list[int] = []
 
@@ -125,6 +126,7 @@ def test_uploads_past_the_parallel_decodes_of_a_process_are_refused_whoever_send
 ):
     """Researchers within their own quotas still cannot hold every web thread together."""
     settings.ANALYSIS_PARALLEL_DECODES = 1
+    settings.ANALYSIS_REQUEST_DECODE_PIXELS = 10**9  # decoded in the request, however large
     other = django_user_model.objects.create_user("another-researcher")
     statuses: list[int] = []
 

@@ -551,3 +551,44 @@ def test_heatmaps_citations_context_the_work_and_text_search(
     assert any("horse" in text for text in sentences(page)[:5])
     screenshots("search")
     accessible_at_both_widths(page)
+
+
+def test_a_large_upload_shows_its_place_until_the_worker_has_prepared_it(
+    page, settings, media, redis_connection, logged_in, screenshots, tmp_path
+):
+    """A large upload whose copies the worker makes: the page shows the painting's place and
+    asks for no image that is not there (a 404 would fail the page), then the painting once
+    the job has run."""
+    settings.MODEL_SETTINGS = DemoModels.settings
+    settings.ANALYSIS_REQUEST_DECODE_PIXELS = 10_000  # a demo scene counts as large here
+    call_command("load_demo")
+    logged_in(get_user_model().objects.create_user("ada", "ada@example.org", PASSWORD))
+    painting = wide_demo_scene(tmp_path)
+
+    page.goto("/workspace/")
+    page.get_by_label("Choose a file").set_input_files(painting)
+    page.get_by_role("button", name="Analyse", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/analyses/[0-9a-f-]+/"))
+    pending = page.locator(".af-stage-pending")
+    expect(pending).to_contain_text("is being prepared")
+    expect(page.locator(".af-stage-image")).to_have_count(0)
+    expect(page.get_by_role("button", name="Crop a region")).to_have_count(0)
+    box = pending.bounding_box()
+    with Image.open(painting) as image:
+        width, height = image.size
+    assert box["width"] / box["height"] == pytest.approx(width / height, rel=0.02)
+    screenshots("being-prepared")
+    accessible_at_both_widths(page)
+    page.goto("/history/")
+    expect(page.locator(".af-history-pending")).to_have_count(1)
+    page.go_back()
+
+    pool = Workers(DemoModels(), media, settings.REDIS_URL)
+    try:
+        pool.start_listening()
+        wait_for_results(page)
+    finally:
+        pool.stop()
+    expect(page.locator(".af-stage-pending")).to_have_count(0)
+    assert page.locator(".af-stage-image").evaluate("(image) => image.naturalWidth") == width
+    expect(page.get_by_role("button", name="Crop a region")).to_be_visible()

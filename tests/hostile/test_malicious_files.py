@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from PIL import Image, ImageOps
 
+from apps.analysis import services
 from apps.analysis.models import Analysis
 from apps.analysis.uploads import InvalidImage, validate_image
 from tests.analysis.test_upload_hardening import assert_clean
@@ -74,7 +75,19 @@ def upright_size(data: bytes) -> tuple[int, int]:
 
 
 def assert_analysed(analysis: Analysis, item: HostileFile, media: Path) -> None:
-    """An accepted file: a sane size, clean stored copies inside the media root, one job."""
+    """An accepted file: a sane size, clean stored copies inside the media root, one job.
+
+    An image too large to prepare in the request is kept as it came, under a name of no image
+    type, until the worker's first step (`prepare_upload`, run here in-process) makes the
+    copies from it and deletes it."""
+    if not analysis.prepared:
+        received = Path(analysis.received.path).resolve()
+        assert received.is_relative_to(media.resolve())
+        assert received.suffix == ".upload"
+        assert received.read_bytes() == item.data
+        assert services.prepare_upload(analysis)
+        assert not received.exists()
+        analysis.refresh_from_db()
     assert (analysis.width, analysis.height) == upright_size(item.data)
     assert min(analysis.width, analysis.height) >= 32
     assert analysis.width * analysis.height <= settings.ANALYSIS_MAX_PIXELS
