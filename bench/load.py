@@ -12,10 +12,20 @@ one account per simulated researcher, and runs three phases:
 2. **Uploads** from `--upload-users` researchers at once, `--uploads` each, with one model
    worker and then with `--extra-workers` more: how long an upload takes to be accepted and to
    be done, and analyses per minute.
-3. **Memory**: the RSS of each web worker and the model worker before and after
+3. **Large uploads**: `--large-uploads` researchers send a 7000 × 7000 px PNG (about 200 kB)
+   at once, each retrying a 503 `busy` as the sentence says, while `/healthz` is asked four
+   times a second: how long each upload takes to be accepted and to be done, and how long the
+   health check waits meanwhile.
+4. **Memory**: the RSS of each web worker and the model worker before and after
    `--rss-requests` more reading requests, sampled every tenth of them.
 
+With `--sentences N` the demo corpus is first grown by N synthetic sentences under each model
+key (the vectors of `bench/search.py`, in the demo model's 128 dimensions; the HNSW indexes
+rebuilt over all of them), so that every search, cell click and ranking searches that many.
+
     python bench/load.py                  # 10 and 50 researchers, 60 s each; 5 uploading
+    python bench/load.py --sentences 1000000
+    python bench/load.py --phases large   # one phase alone
     python bench/load.py --quick          # what CI runs: small and short, fails on any error
 
 Exits non-zero when any request failed (a status other than 2xx) in any phase. Only loopback
@@ -25,6 +35,7 @@ addresses are contacted, and every phase is bounded in time or count.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 import statistics
@@ -47,6 +58,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.web_tier import WORDS, Client, Stack, cpu_name, percentile, prepare, scene_png  # noqa: E402
 
+PHASES = ("reading", "uploads", "large", "memory")
+
 ACCOUNTS_SCRIPT = """
 import json, os
 from django.contrib.auth import get_user_model
@@ -63,6 +76,24 @@ for i in range(int(count)):
     session.create()
     accounts.append({"token": create_api_token(user, "load")[1], "session": session.session_key})
 print(json.dumps(accounts))
+"""
+
+GROW_SCRIPT = """
+import os, time
+from bench.search import generate, load
+from apps.corpus.vectors import drop_vector_index, ensure_vector_index
+from apps.engine.config import model_keys
+n, dim = int(os.environ["LOAD_GROW"]), 128
+keys = list(model_keys())
+for key in keys:
+    drop_vector_index(key)
+started = time.perf_counter()
+load(generate(n, seed=0, dim=dim), prefix="syn-", model_keys=keys)
+loaded = time.perf_counter() - started
+for key in keys:
+    ensure_vector_index(key, dim, progress=True)
+print(f"grown by {n:,} sentences per model in {loaded:.0f} s, "
+      f"indexes in {time.perf_counter() - started - loaded:.0f} s", flush=True)
 """
 
 
@@ -214,34 +245,54 @@ def upload_when_free(researcher: Researcher, image: bytes, busy: list[int]) -> s
     raise AssertionError("unreachable")
 
 
+class Uploads:
+    """Uploads sent and waited for from many threads: how long each took to be accepted and
+    to be done, and the statuses (202 for done, 500 for an analysis that failed)."""
+
+    def __init__(self) -> None:
+        self.accepted: list[float] = []
+        self.finished: list[float] = []
+        self.statuses: dict[int, int] = defaultdict(int)
+        self.busy: list[int] = []
+        self.lock = threading.Lock()
+
+    def send(self, researcher: Researcher, image: bytes, timeout: float = 300) -> None:
+        begun = time.perf_counter()
+        try:
+            analysis_id = upload_when_free(researcher, image, self.busy)
+        except urllib.error.HTTPError as error:
+            with self.lock:
+                self.statuses[error.code] += 1
+            return
+        took = time.perf_counter() - begun
+        body = json.loads(
+            researcher.wait_for(
+                f"/api/v1/analyses/{analysis_id}",
+                lambda status, body: json.loads(body)["status"] in ("done", "failed"),
+                timeout=timeout,
+            )
+        )
+        with self.lock:
+            self.accepted.append(took)
+            self.finished.append(time.perf_counter() - begun)
+            self.statuses[202 if body["status"] == "done" else 500] += 1
+
+    def report(self) -> dict:
+        return {
+            "statuses": dict(self.statuses),
+            "accepted_ms": summary(self.accepted) if self.accepted else {},
+            "done_ms": summary(self.finished) if self.finished else {},
+            "busy_retries": len(self.busy),
+        }
+
+
 def upload_phase(researchers: list[Researcher], uploads: int) -> dict:
     """Each researcher uploads `uploads` scenes one after another and waits for each."""
-    accepted, finished, statuses = [], [], defaultdict(int)
-    busy: list[int] = []
-    lock = threading.Lock()
+    sent = Uploads()
 
     def upload_all(index: int) -> None:
-        researcher = researchers[index]
         for n in range(uploads):
-            image = scene_png(1000 + index * uploads + n)
-            begun = time.perf_counter()
-            try:
-                analysis_id = upload_when_free(researcher, image, busy)
-            except urllib.error.HTTPError as error:
-                with lock:
-                    statuses[error.code] += 1
-                continue
-            took = time.perf_counter() - begun
-            body = json.loads(
-                researcher.wait_for(
-                    f"/api/v1/analyses/{analysis_id}",
-                    lambda status, body: json.loads(body)["status"] in ("done", "failed"),
-                )
-            )
-            with lock:
-                accepted.append(took)
-                finished.append(time.perf_counter() - begun)
-                statuses[202 if body["status"] == "done" else 500] += 1
+            sent.send(researchers[index], scene_png(1000 + index * uploads + n))
 
     started = time.monotonic()
     with ThreadPoolExecutor(len(researchers)) as pool:
@@ -249,12 +300,64 @@ def upload_phase(researchers: list[Researcher], uploads: int) -> dict:
     elapsed = time.monotonic() - started
     return {
         "uploads": len(researchers) * uploads,
-        "statuses": dict(statuses),
-        "accepted_ms": summary(accepted) if accepted else {},
-        "done_ms": summary(finished) if finished else {},
-        "analyses_per_minute": round(len(finished) / elapsed * 60, 1),
-        "busy_retries": len(busy),
+        **sent.report(),
+        "analyses_per_minute": round(len(sent.finished) / elapsed * 60, 1),
     }
+
+
+def large_png() -> bytes:
+    """7000 × 7000 px (49 Mpx, under ANALYSIS_MAX_PIXELS) in about 200 kB: blocks of flat
+    colour compress to almost nothing, and decoding them costs as much as any 49 Mpx."""
+    from PIL import Image
+
+    rng = random.Random(7)
+    blocks = Image.new("RGB", (70, 70))
+    blocks.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(70 * 70)])
+    buffer = io.BytesIO()
+    blocks.resize((7000, 7000), Image.Resampling.NEAREST).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def large_upload_phase(stack: Stack, researchers: list[Researcher]) -> dict:
+    """Every researcher sends one large PNG at once; `/healthz` is timed meanwhile."""
+    image = large_png()
+    sent, health = Uploads(), []
+    uploading = threading.Event()
+    uploading.set()
+
+    def check_health() -> None:
+        while uploading.is_set():
+            begun = time.perf_counter()
+            with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/healthz", timeout=120):
+                health.append(time.perf_counter() - begun)
+            time.sleep(0.25)
+
+    checker = threading.Thread(target=check_health)
+    checker.start()
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(researchers)) as pool:
+        list(pool.map(lambda researcher: sent.send(researcher, image, timeout=900), researchers))
+    elapsed = time.monotonic() - started
+    uploading.clear()
+    checker.join()
+    return {
+        "uploads": len(researchers),
+        "bytes": len(image),
+        **sent.report(),
+        "accepted_max_ms": round(max(sent.accepted) * 1000, 1) if sent.accepted else None,
+        "healthz_ms": summary(health) | {"max": round(max(health) * 1000, 1)},
+        "seconds": round(elapsed, 1),
+    }
+
+
+def grow_corpus(stack: Stack, sentences: int) -> None:
+    """Add `sentences` synthetic sentences per model key to the running stack's corpus."""
+    subprocess.run(
+        [str(stack.checkout / ".venv/bin/python"), "manage.py", "shell", "-c", GROW_SCRIPT],
+        cwd=stack.checkout,
+        env={**stack.env, "LOAD_GROW": str(sentences)},
+        check=True,
+    )
 
 
 def rss_mb(processes: list[psutil.Process]) -> list[int]:
@@ -274,9 +377,15 @@ def run(args: argparse.Namespace) -> dict:
     stack = Stack(args.checkout.resolve(), data_root)
     stack.env |= {"ANALYSIS_UPLOADS_PER_HOUR": "100000", "API_THROTTLE_ANALYSES": "100000/hour"}
     extra_workers: list[subprocess.Popen] = []
-    report: dict = {"cpu": cpu_name(), "checkout": str(args.checkout)}
+    report: dict = {
+        "cpu": cpu_name(),
+        "checkout": str(args.checkout),
+        "extra_sentences_per_model": args.sentences,
+    }
     try:
         stack.wait_healthy()
+        if args.sentences:
+            grow_corpus(stack, args.sentences)
         # The readers are one researcher's open tabs: analyses are private to their owner.
         reader = accounts(stack, 1, "reader")[0]
         people = [
@@ -291,7 +400,7 @@ def run(args: argparse.Namespace) -> dict:
         reading = Reading(grids, works)
 
         report["reading"] = {}
-        for users in args.users:
+        for users in args.users if "reading" in args.phases else ():
             tally, elapsed = read_for(people[:users], reading, seconds=args.seconds)
             report["reading"][f"{users}_users"] = tally.report(elapsed)
             print(f"{users} researchers reading: {tally.report(elapsed)}", file=sys.stderr)
@@ -301,7 +410,7 @@ def run(args: argparse.Namespace) -> dict:
             Researcher(stack.port, account["token"], account["session"])
             for account in accounts(stack, args.upload_users, "uploader")
         ]
-        for workers in range(1, 2 + args.extra_workers):
+        for workers in range(1, 2 + args.extra_workers) if "uploads" in args.phases else ():
             if workers > 1:
                 extra_workers.append(
                     subprocess.Popen(
@@ -318,6 +427,16 @@ def run(args: argparse.Namespace) -> dict:
                 f"{workers} worker(s): {report['uploads'][f'{workers}_workers']}", file=sys.stderr
             )
 
+        if "large" in args.phases:
+            large = [
+                Researcher(stack.port, account["token"], account["session"])
+                for account in accounts(stack, args.large_uploads, "large")
+            ]
+            report["large_uploads"] = large_upload_phase(stack, large)
+            print(f"large uploads: {report['large_uploads']}", file=sys.stderr)
+
+        if "memory" not in args.phases:
+            return report
         processes = {"web": stack.web_workers(), "model_worker": model_workers(stack)}
         before = {name: rss_mb(group) for name, group in processes.items()}
         tally, elapsed = read_for(
@@ -352,11 +471,17 @@ def failures(report: dict) -> int:
         for status, n in phase["statuses"].items()
         if int(status) != 202
     )
-    count += report["memory"]["reading"]["requests"] - sum(
+    count += sum(
         n
-        for status, n in report["memory"]["reading"]["statuses"].items()
-        if 200 <= int(status) < 300
+        for status, n in report.get("large_uploads", {}).get("statuses", {}).items()
+        if int(status) != 202
     )
+    if "memory" in report:
+        count += report["memory"]["reading"]["requests"] - sum(
+            n
+            for status, n in report["memory"]["reading"]["statuses"].items()
+            if 200 <= int(status) < 300
+        )
     return count
 
 
@@ -364,18 +489,31 @@ def levels(text: str) -> list[int]:
     return [int(n) for n in text.split(",")]
 
 
+def phases(text: str) -> tuple[str, ...]:
+    chosen = tuple(text.split(","))
+    unknown = set(chosen) - set(PHASES)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no phase {', '.join(sorted(unknown))}; {PHASES}")
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkout", type=Path, default=REPO_ROOT)
-    parser.add_argument(
-        "--users", type=lambda text: [int(n) for n in text.split(",")], default=[10, 50]
-    )
+    parser.add_argument("--users", type=levels, default=[10, 50])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--upload-users", type=int, default=5)
     parser.add_argument("--uploads", type=int, default=4, help="per uploading researcher")
     parser.add_argument("--extra-workers", type=int, default=1)
     parser.add_argument("--worker-start-seconds", type=float, default=20)
     parser.add_argument("--rss-requests", type=int, default=10_000)
+    parser.add_argument("--large-uploads", type=int, default=8, help="researchers at once")
+    parser.add_argument(
+        "--sentences", type=int, default=0, help="synthetic sentences added per model key"
+    )
+    parser.add_argument(
+        "--phases", type=phases, default=PHASES, help=f"comma-separated, of {','.join(PHASES)}"
+    )
     parser.add_argument("--out", type=Path, help="also write the report (JSON) here")
     parser.add_argument(
         "--quick",
@@ -385,7 +523,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.users, args.seconds, args.upload_users, args.uploads = [10], 10, 3, 2
-        args.extra_workers, args.rss_requests = 0, 500
+        args.extra_workers, args.rss_requests, args.large_uploads = 0, 500, 2
     report = run(args)
     print(json.dumps(report, indent=2))
     if args.out:

@@ -35,10 +35,12 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import psutil
+from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -56,8 +58,9 @@ CREATORS = 600
 K = 25
 
 
-def generate(n: int, seed: int = 0) -> dict:
-    """The synthetic corpus (see the module docstring); vectors float32, L2-normalised."""
+def generate(n: int, seed: int = 0, dim: int = DIM) -> dict:
+    """The synthetic corpus (see the module docstring); vectors float32, L2-normalised, of
+    `dim` dimensions (a model's embedding size)."""
     rng = np.random.default_rng(seed)
     sizes = rng.lognormal(mean=0.0, sigma=1.0, size=WORKS)
     counts = np.maximum(1, np.floor(sizes / sizes.sum() * n)).astype(np.int64)
@@ -71,16 +74,16 @@ def generate(n: int, seed: int = 0) -> dict:
     popularity /= popularity.sum()
     work_subjects = rng.choice(SUBJECTS, size=(WORKS, 3), p=popularity)
     centres = rng.standard_normal((SUBJECTS, LATENT)).astype(np.float32)
-    projection = rng.standard_normal((LATENT, DIM)).astype(np.float32) / np.sqrt(LATENT)
+    projection = rng.standard_normal((LATENT, dim)).astype(np.float32) / np.sqrt(LATENT)
     work_of_row = np.repeat(np.arange(WORKS), counts)
     subject_of_row = work_subjects[work_of_row, rng.integers(0, 3, size=n)]
-    vectors = np.empty((n, DIM), dtype=np.float32)
+    vectors = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)
         latent = centres[subject_of_row[start:stop]] + 0.6 * rng.standard_normal(
             (stop - start, LATENT), dtype=np.float32
         )
-        block = latent @ projection + 0.15 * rng.standard_normal((stop - start, DIM), np.float32)
+        block = latent @ projection + 0.15 * rng.standard_normal((stop - start, dim), np.float32)
         vectors[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
     topic_weights = 1.0 / np.arange(1, TOPICS + 1) ** 1.1
     topic_weights /= topic_weights.sum()
@@ -94,7 +97,7 @@ def generate(n: int, seed: int = 0) -> dict:
     queries = centres[rng.choice(SUBJECTS, size=400, p=popularity)] + 0.6 * rng.standard_normal(
         (400, LATENT), dtype=np.float32
     )
-    queries = queries @ projection + 0.15 * rng.standard_normal((400, DIM), np.float32)
+    queries = queries @ projection + 0.15 * rng.standard_normal((400, dim), np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     return {
         "counts": counts,
@@ -189,10 +192,18 @@ def drop_bench_database() -> None:
     admin.close()
 
 
-def load(data: dict, texts: list[str] | None = None) -> dict:
+def load(
+    data: dict,
+    texts: list[str] | None = None,
+    *,
+    prefix: str = "",
+    model_keys: Sequence[str] = ("clip",),
+) -> dict:
     """Works, creators, topics, sentences and vectors through the project's COPY code.
 
     Sentence i gets ``texts[i % len(texts)]`` as its text, or a placeholder without ``texts``.
+    Every id starts with `prefix` (to add the corpus beside another one); the vectors are
+    stored under each of `model_keys`.
     """
     from django.db import connection, transaction
 
@@ -201,27 +212,29 @@ def load(data: dict, texts: list[str] | None = None) -> dict:
     from apps.corpus.vectors import refresh_published_counts
 
     started = time.perf_counter()
-    Creator.objects.bulk_create(Creator(slug=f"c{i}", name=f"Creator {i}") for i in range(CREATORS))
-    Topic.objects.bulk_create(Topic(id=f"T{i}") for i in range(TOPICS))
+    Creator.objects.bulk_create(
+        Creator(slug=f"{prefix}c{i}", name=f"Creator {i}") for i in range(CREATORS)
+    )
+    Topic.objects.bulk_create(Topic(id=f"{prefix}T{i}") for i in range(TOPICS))
     Work.objects.bulk_create(
-        (Work(id=f"W{w}", title=f"Work {w}") for w in range(WORKS)), batch_size=2000
+        (Work(id=f"{prefix}W{w}", title=f"Work {w}") for w in range(WORKS)), batch_size=2000
     )
     Work.creators.through.objects.bulk_create(
         (
-            Work.creators.through(work_id=f"W{w}", creator_id=f"c{c}")
+            Work.creators.through(work_id=f"{prefix}W{w}", creator_id=f"{prefix}c{c}")
             for w, c in enumerate(data["work_creator"])
         ),
         batch_size=5000,
     )
     Work.topics.through.objects.bulk_create(
         (
-            Work.topics.through(work_id=f"W{w}", topic_id=f"T{t}")
+            Work.topics.through(work_id=f"{prefix}W{w}", topic_id=f"{prefix}T{t}")
             for w, topics in enumerate(data["work_topics"])
             for t in topics
         ),
         batch_size=5000,
     )
-    ids = sentence_ids(data)
+    ids = [prefix + sentence_id for sentence_id in sentence_ids(data)]
     work_of_row = data["work_of_row"]
     positions = row_positions(data)
 
@@ -240,33 +253,42 @@ def load(data: dict, texts: list[str] | None = None) -> dict:
                 ("published", "bool"),
             ],
             (
-                (ids[i], f"W{work_of_row[i]}", int(positions[i]), text_of(i), True)
+                (ids[i], f"{prefix}W{work_of_row[i]}", int(positions[i]), text_of(i), True)
                 for i in range(len(ids))
             ),
         )
     text_seconds = time.perf_counter() - started
     started = time.perf_counter()
     vectors = data["vectors"]
-    for start in range(0, len(ids), 50_000):
-        stop = min(len(ids), start + 50_000)
-        with transaction.atomic(), connection.cursor() as cursor:
-            copy_rows(
-                cursor,
-                "corpus_sentenceembedding",
-                [
-                    ("model", "text"),
-                    ("sentence_id", "text"),
-                    ("work_id", "text"),
-                    ("searchable", "bool"),
-                    ("embedding", "halfvec"),
-                ],
-                (
-                    ("clip", ids[start + j], f"W{work_of_row[start + j]}", True, payload)
-                    for j, payload in enumerate(halfvec_payloads(vectors[start:stop]))
-                ),
-            )
+    for model_key in model_keys:
+        for start in tqdm(
+            range(0, len(ids), 50_000), desc=f"vectors ({model_key})", unit="block", leave=False
+        ):
+            stop = min(len(ids), start + 50_000)
+            with transaction.atomic(), connection.cursor() as cursor:
+                copy_rows(
+                    cursor,
+                    "corpus_sentenceembedding",
+                    [
+                        ("model", "text"),
+                        ("sentence_id", "text"),
+                        ("work_id", "text"),
+                        ("searchable", "bool"),
+                        ("embedding", "halfvec"),
+                    ],
+                    (
+                        (
+                            model_key,
+                            ids[start + j],
+                            f"{prefix}W{work_of_row[start + j]}",
+                            True,
+                            payload,
+                        )
+                        for j, payload in enumerate(halfvec_payloads(vectors[start:stop]))
+                    ),
+                )
     vector_seconds = time.perf_counter() - started
-    refresh_published_counts([f"W{w}" for w in range(WORKS)])
+    refresh_published_counts([f"{prefix}W{w}" for w in range(WORKS)])
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE corpus_sentenceembedding")
     return {"load_text_s": text_seconds, "load_vectors_s": vector_seconds}
