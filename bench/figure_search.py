@@ -36,12 +36,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "artefact_site.settings")
 
 from bench.common import finish_report  # noqa: E402
 from bench.search import (  # noqa: E402
-    CREATORS,
     DIM,
-    TOPICS,
-    WORKS,
     drop_bench_database,
     generate,
+    load_works,
     pick_filters,
     setup_django,
 )
@@ -55,30 +53,11 @@ def load(data: dict) -> dict:
     from django.db import connection, transaction
 
     from apps.corpus.importers.copy import copy_rows, halfvec_payloads
-    from apps.corpus.models import Creator, Topic, Work, WorkImage
+    from apps.corpus.models import WorkImage
     from apps.corpus.vectors import FIGURES
 
     started = time.perf_counter()
-    Creator.objects.bulk_create(Creator(slug=f"c{i}", name=f"Creator {i}") for i in range(CREATORS))
-    Topic.objects.bulk_create(Topic(id=f"T{i}") for i in range(TOPICS))
-    Work.objects.bulk_create(
-        (Work(id=f"W{w}", title=f"Work {w}") for w in range(WORKS)), batch_size=2000
-    )
-    Work.creators.through.objects.bulk_create(
-        (
-            Work.creators.through(work_id=f"W{w}", creator_id=f"c{c}")
-            for w, c in enumerate(data["work_creator"])
-        ),
-        batch_size=5000,
-    )
-    Work.topics.through.objects.bulk_create(
-        (
-            Work.topics.through(work_id=f"W{w}", topic_id=f"T{t}")
-            for w, topics in enumerate(data["work_topics"])
-            for t in topics
-        ),
-        batch_size=5000,
-    )
+    load_works(data)
     work_of_row = data["work_of_row"]
     with transaction.atomic(), connection.cursor() as cursor:
         copy_rows(

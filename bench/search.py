@@ -192,26 +192,10 @@ def drop_bench_database() -> None:
     admin.close()
 
 
-def load(
-    data: dict,
-    texts: list[str] | None = None,
-    *,
-    prefix: str = "",
-    model_keys: Sequence[str] = ("clip",),
-) -> dict:
-    """Works, creators, topics, sentences and vectors through the project's COPY code.
-
-    Sentence i gets ``texts[i % len(texts)]`` as its text, or a placeholder without ``texts``.
-    Every id starts with `prefix` (to add the corpus beside another one); the vectors are
-    stored under each of `model_keys`.
-    """
-    from django.db import connection, transaction
-
-    from apps.corpus.importers.copy import copy_rows, halfvec_payloads
+def load_works(data: dict, prefix: str = "") -> None:
+    """The synthetic corpus's works, creators and topics, each id starting with `prefix`."""
     from apps.corpus.models import Creator, Topic, Work
-    from apps.corpus.vectors import refresh_published_counts
 
-    started = time.perf_counter()
     Creator.objects.bulk_create(
         Creator(slug=f"{prefix}c{i}", name=f"Creator {i}") for i in range(CREATORS)
     )
@@ -234,6 +218,28 @@ def load(
         ),
         batch_size=5000,
     )
+
+
+def load(
+    data: dict,
+    texts: list[str] | None = None,
+    *,
+    prefix: str = "",
+    model_keys: Sequence[str] = ("clip",),
+) -> dict:
+    """Works, creators, topics, sentences and vectors through the project's COPY code.
+
+    Sentence i gets ``texts[i % len(texts)]`` as its text, or a placeholder without ``texts``.
+    Every id starts with `prefix` (to add the corpus beside another one); the vectors are
+    stored under each of `model_keys`.
+    """
+    from django.db import connection, transaction
+
+    from apps.corpus.importers.copy import copy_rows, halfvec_payloads
+    from apps.corpus.vectors import refresh_published_counts
+
+    started = time.perf_counter()
+    load_works(data, prefix)
     ids = [prefix + sentence_id for sentence_id in sentence_ids(data)]
     work_of_row = data["work_of_row"]
     positions = row_positions(data)
