@@ -106,6 +106,10 @@ def test_save_pin_annotate_export_collect_and_cite(
 
     # The work's page: Highwire tags for Zotero, and the work itself into the collection.
     page.goto(f"/works/{work.pk}/")
+    # The links and the Cite menu share one row; a menu inside a paragraph would close it
+    # early and leave an empty one behind.
+    expect(page.locator(".af-work-actions > details.af-menu")).to_have_count(1)
+    expect(page.locator("main p:empty:not([role='status'])")).to_have_count(0)
     title = page.locator('meta[name="citation_title"]')
     expect(title).to_have_attribute("content", work.display_title)
     expect(page.locator('meta[name="citation_doi"]')).to_have_attribute(
