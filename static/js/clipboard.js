@@ -11,20 +11,7 @@
  * document also covers buttons that htmx swaps in later.
  */
 
-const MESSAGE_SECONDS = 6;
-
-function textOf(target) {
-  return "value" in target ? target.value : target.textContent.trim();
-}
-
-function announce(status, message) {
-  if (!status) return;
-  status.textContent = message;
-  clearTimeout(status.afClearTimer);
-  status.afClearTimer = setTimeout(() => {
-    status.textContent = "";
-  }, MESSAGE_SECONDS * 1000);
-}
+import { announce } from "./announce.js";
 
 async function copyFrom(button) {
   const target = document.querySelector(button.dataset.copyTarget);
