@@ -13,6 +13,10 @@
 
 import { announce } from "./announce.js";
 
+function textOf(target) {
+  return "value" in target ? target.value : target.textContent.trim();
+}
+
 async function copyFrom(button) {
   const target = document.querySelector(button.dataset.copyTarget);
   const status = document.querySelector(button.dataset.copyStatus);
