@@ -5,7 +5,16 @@
 // the click as the gesture even though the text arrives later; where ClipboardItem is missing
 // the text is written once it has come.
 
-import { announce } from "./announce.js";
+const MESSAGE_SECONDS = 6;
+
+function announce(status, message) {
+  if (!status) return;
+  status.textContent = message;
+  clearTimeout(status.afClearTimer);
+  status.afClearTimer = setTimeout(() => {
+    status.textContent = "";
+  }, MESSAGE_SECONDS * 1000);
+}
 
 async function fetchCitation(url) {
   const response = await fetch(url, { headers: { Accept: "text/plain" } });

@@ -11,10 +11,19 @@
  * document also covers buttons that htmx swaps in later.
  */
 
-import { announce } from "./announce.js";
+const MESSAGE_SECONDS = 6;
 
 function textOf(target) {
   return "value" in target ? target.value : target.textContent.trim();
+}
+
+function announce(status, message) {
+  if (!status) return;
+  status.textContent = message;
+  clearTimeout(status.afClearTimer);
+  status.afClearTimer = setTimeout(() => {
+    status.textContent = "";
+  }, MESSAGE_SECONDS * 1000);
 }
 
 async function copyFrom(button) {
