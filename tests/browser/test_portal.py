@@ -556,9 +556,10 @@ def test_heatmaps_citations_context_the_work_and_text_search(
 def test_a_large_upload_shows_its_place_until_the_worker_has_prepared_it(
     page, settings, media, redis_connection, logged_in, screenshots, tmp_path
 ):
-    """A large upload whose copies the worker makes: the page shows the painting's place and
-    asks for no image that is not there (a 404 would fail the page), then the painting once
-    the job has run."""
+    """A large upload whose copies the worker makes: until they exist the page shows the
+    painting's place, in its shape, and asks for no image that is not there (a 404 would fail
+    the page); the history shows a tile in place of its thumbnail. The worker's part is in
+    `tests/analysis/test_upload_preparation.py`."""
     settings.MODEL_SETTINGS = DemoModels.settings
     settings.ANALYSIS_REQUEST_DECODE_PIXELS = 10_000  # a demo scene counts as large here
     call_command("load_demo")
@@ -581,14 +582,3 @@ def test_a_large_upload_shows_its_place_until_the_worker_has_prepared_it(
     accessible_at_both_widths(page)
     page.goto("/history/")
     expect(page.locator(".af-history-pending")).to_have_count(1)
-    page.go_back()
-
-    pool = Workers(DemoModels(), media, settings.REDIS_URL)
-    try:
-        pool.start_listening()
-        wait_for_results(page)
-    finally:
-        pool.stop()
-    expect(page.locator(".af-stage-pending")).to_have_count(0)
-    assert page.locator(".af-stage-image").evaluate("(image) => image.naturalWidth") == width
-    expect(page.get_by_role("button", name="Crop a region")).to_be_visible()
