@@ -4,6 +4,9 @@
 // The clipboard write is handed a promise of the text (ClipboardItem), so the browser counts
 // the click as the gesture even though the text arrives later; where ClipboardItem is missing
 // the text is written once it has come.
+//
+// Like clipboard.js, it marks the document once its listener exists; until then artefact.css
+// keeps the Cite menu hidden.
 
 const MESSAGE_SECONDS = 6;
 
@@ -46,3 +49,4 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy-citation]");
   if (button) copyCitation(button);
 });
+document.documentElement.dataset.citationReady = "";

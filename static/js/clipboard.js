@@ -9,6 +9,10 @@
  * region, so that screen-reader users hear it too. Where the browser refuses the clipboard,
  * the text is selected instead and the status says how to copy it by hand. Listening on the
  * document also covers buttons that htmx swaps in later.
+ *
+ * The buttons stay hidden (artefact.css) until this module has run and marked the document,
+ * so that no click lands before the listener exists and no reader without scripts sees a
+ * button that does nothing.
  */
 
 const MESSAGE_SECONDS = 6;
@@ -43,3 +47,4 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy-target]");
   if (button) copyFrom(button);
 });
+document.documentElement.dataset.copyReady = "";

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import ApiToken
+from apps.corpus.models import Work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +107,24 @@ def test_a_token_is_shown_once_copied_used_and_revoked(
     expect(page.get_by_role("status")).to_contain_text("is revoked")
     expect(page.get_by_test_id("no-tokens")).to_be_visible()
     assert api_status(live_server, key) == 401
+
+
+def test_copy_buttons_show_only_once_their_module_listens(page, logged_in, django_user_model):
+    """A click that lands before clipboard.js or citation.js has run would do nothing, so
+    the buttons stay hidden until then. Here both modules arrive empty, as if still loading."""
+    logged_in(django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD))
+    Work.objects.create(id="W1", title="On birds", author="A. Author", bibtex="@article{a,}")
+    page.goto("/works/W1/")
+    expect(page.get_by_role("button", name="Copy BibTeX")).to_be_visible()
+    page.locator(".af-cite-menu > summary").click()
+    expect(page.get_by_role("button", name="Copy Chicago")).to_be_visible()
+
+    for module in ("clipboard", "citation"):
+        page.route(
+            f"**/js/{module}*.js",
+            lambda route: route.fulfill(status=200, content_type="text/javascript", body=""),
+        )
+    page.goto("/works/W1/")
+    expect(page.get_by_role("heading", name="On birds", level=3)).to_be_visible()
+    expect(page.get_by_role("button", name="Copy BibTeX")).to_be_hidden()
+    expect(page.locator(".af-cite-menu > summary")).to_be_hidden()
