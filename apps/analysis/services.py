@@ -145,6 +145,8 @@ def create_analysis(
 
     Every check runs before anything is written, so a refused upload leaves no file, row or job.
     """
+    # The size again as `inspect_image` checks it, here so that a file far too large is
+    # refused before it counts against the owner's uploads in progress.
     if len(data) > settings.ANALYSIS_MAX_UPLOAD_BYTES:
         raise ApplicationError(
             "file_too_large",

@@ -338,12 +338,11 @@ def _encode_without_metadata(image: Image.Image, source_format: str) -> tuple[by
 
 @dataclass(frozen=True)
 class UploadHeader:
-    """What the checks that decode no pixel learn of an upload: its upright size, its format,
-    and whether storing it needs its pixels (a JPEG stored as uploaded needs none)."""
+    """What the checks that decode no pixel learn of an upload: its upright size and whether
+    storing it needs its pixels (a JPEG stored as uploaded needs none)."""
 
     width: int
     height: int
-    source_format: str
     needs_pixels: bool
 
 
@@ -417,7 +416,6 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> UploadHead
         return UploadHeader(
             width=width,
             height=height,
-            source_format=image.format or "",
             needs_pixels=_stored_as_uploaded(data, image) is None,
         )
 
