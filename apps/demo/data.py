@@ -4,6 +4,10 @@ Scenes are rendered once and stored as the image processor's 224x224 output in u
 training step only normalises and runs the model. Every whole image keeps the objects visible in
 the processor's centre crop, the patch cells each one covers and a 7x7 label map (kind and colour
 of the object drawn on top at each cell centre); every object crop keeps its object.
+
+`build_aspect_bank` caches whole scenes as the engine's keep-aspect view sees them (the whole
+image resized to a non-square patch grid, run with interpolated position embeddings), so the
+model also learns the positions and the framing of whole paintings.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 from transformers import CLIPImageProcessor
 
 from apps.demo.geometry import (
@@ -21,6 +27,7 @@ from apps.demo.geometry import (
     centre_cell,
     covered_cells,
     crop_around,
+    grid_cells_inside,
     to_model_box,
     visible_share,
 )
@@ -47,8 +54,9 @@ class Bank:
     """Cached model inputs and what each shows.
 
     ``objects[i]`` are the visible objects of item i (one for a crop), ``cells[i][k]`` the cells
-    object k covers (empty for crops), ``labels`` [N, 2, 49] the kind/colour index + 1 at each
-    cell centre (0 = background; all zero for crops).
+    object k covers (empty for crops), ``labels`` [N, 2, cells] the kind/colour index + 1 at
+    each cell centre (0 = background; all zero for crops); 49 cells for the 224x224 input,
+    rows x cols for a keep-aspect bank of that ``grid``.
     """
 
     pixels: torch.Tensor = field(default_factory=lambda: torch.empty(0))
@@ -56,6 +64,7 @@ class Bank:
     scenes: list[SceneFacts] = field(default_factory=list)
     objects: list[tuple[ObjectFacts, ...]] = field(default_factory=list)
     cells: list[tuple[tuple[int, ...], ...]] = field(default_factory=list)
+    grid: tuple[int, int] = (GRID, GRID)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -69,7 +78,8 @@ def build_banks(
     pending: dict[str, list[Image.Image]] = {"whole": [], "crops": []}
     parts: dict[str, list[torch.Tensor]] = {"whole": [], "crops": []}
     labels: list[torch.Tensor] = []
-    for seed in seeds:
+    style = "painterly" if painterly else "plain"
+    for seed in tqdm(seeds, desc=f"{style} scenes", unit="scene", leave=False):
         scene = generate_scene(seed)
         img = render_painterly(scene) if painterly else render_plain(scene)
         facts = scene.facts()
@@ -111,6 +121,51 @@ def build_banks(
     whole.labels = torch.stack(labels) if labels else torch.zeros(0, 2, GRID * GRID)
     crops.labels = torch.zeros(len(crops), 2, GRID * GRID, dtype=torch.long)
     return whole, crops
+
+
+ASPECT_GRIDS = ((7, 9), (9, 7), (7, 14), (14, 7))
+"""(rows, cols) of the keep-aspect training views, the engine's grids (`painting_grid`) for
+paintings of about 9:7 (the wider of the ordinary scenes) and 2:1, landscape and portrait:
+224 x 288 and 224 x 448 px at 32-px patches. Each view gets its own share of the seeds."""
+
+
+def build_aspect_bank(
+    seeds: range, painterly: bool, grid: tuple[int, int], processor: CLIPImageProcessor
+) -> Bank:
+    """Whole scenes of the grid's shape, as the engine's keep-aspect view gives them to the
+    model: resized to rows x cols patches (the processor's resampling, no crop), every object
+    visible, the cells it covers and a label map on the grid. No crops: those stay square."""
+    rows, cols = grid
+    patch = processor.crop_size["height"] // GRID
+    size = (cols * patch, rows * patch)
+    bank = Bank(grid=grid)
+    arrays: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    style = "painterly" if painterly else "plain"
+    for seed in tqdm(seeds, desc=f"{style} scenes {rows}x{cols}", unit="scene", leave=False):
+        scene = generate_scene(seed, aspect=cols / rows)
+        if not scene.objects:
+            continue
+        img = render_painterly(scene) if painterly else render_plain(scene)
+        facts = scene.facts()
+        fact_of = dict(zip(scene.objects, facts.objects, strict=True))
+        label = torch.zeros(2, rows * cols, dtype=torch.long)
+        cell_lists = []
+        for obj in draw_order(scene):
+            cells = grid_cells_inside(obj.box, scene.width, scene.height, grid)
+            for cell in cells:
+                label[0, cell] = KIND_INDEX[obj.kind] + 1
+                label[1, cell] = COLOUR_INDEX[obj.colour] + 1
+            cell_lists.append((fact_of[obj], tuple(cells)))
+        resized = img.resize(size, resample=Image.Resampling(int(processor.resample)))
+        arrays.append(torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1))
+        bank.scenes.append(facts)
+        bank.objects.append(tuple(fact for fact, _ in cell_lists))
+        bank.cells.append(tuple(cells for _, cells in cell_lists))
+        labels.append(label)
+    bank.pixels = torch.stack(arrays) if arrays else torch.empty(0, 3, size[1], size[0])
+    bank.labels = torch.stack(labels) if labels else torch.empty(0, 2, rows * cols)
+    return bank
 
 
 def to_uint8(images: list[Image.Image], processor: CLIPImageProcessor) -> torch.Tensor:

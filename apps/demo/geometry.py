@@ -1,4 +1,5 @@
-"""Where image pixels land in the model's 224x224 input and its 7x7 patch grid.
+"""Where image pixels land in the model's 224x224 input and its 7x7 patch grid, and in the
+keep-aspect view's grid over the whole image.
 
 The CLIP image processor resizes the shorter side to 224 and centre-crops 224x224. Training needs
 this mapping to know which patches an object covers, and the evaluation needs it to pick the
@@ -67,6 +68,28 @@ def covered_cells(model_box: FBox, grid: int = GRID) -> list[int]:
     if not cells:
         centre = centre_cell(model_box, grid)
         cells = [] if centre is None else [centre]
+    return cells
+
+
+def grid_cells_inside(box: Box, width: int, height: int, grid: tuple[int, int]) -> list[int]:
+    """Row-major indices of the cells of a (rows, cols) grid laid over the whole image whose
+    centres lie inside ``box`` (image pixels), falling back to the cell under the box centre.
+
+    This is the keep-aspect view's geometry: the image is resized to the grid's patches, so
+    every grid cell is one patch and nothing is cropped away.
+    """
+    rows, cols = grid
+    cw, ch = width / cols, height / rows
+    x0, y0, x1, y1 = box
+    cells = [
+        r * cols + c
+        for r in range(rows)
+        for c in range(cols)
+        if x0 <= (c + 0.5) * cw <= x1 and y0 <= (r + 0.5) * ch <= y1
+    ]
+    if not cells:
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        cells = [min(int(cy // ch), rows - 1) * cols + min(int(cx // cw), cols - 1)]
     return cells
 
 

@@ -20,6 +20,12 @@ far faster than a single caption per image would.
 
 The adapter trains only LoRA weights on the projections, so the frozen backbone features of the
 painterly and plain scenes and the frozen text features of a caption pool are computed once.
+
+Whole paintings reach the model in the engine's keep-aspect view (non-square patch grids with
+interpolated position embeddings, `engine.images.Preprocess.aspect_pixel_values`). A share of
+the whole-image batches (``aspect_share`` for the base, ``adapter_aspect_share`` for the
+adapter) are keep-aspect banks of landscape and portrait scenes (`data.ASPECT_GRIDS`), so the
+projections, and the backbone when its share is above zero, learn that view too.
 """
 
 from __future__ import annotations
@@ -42,10 +48,12 @@ from tqdm import tqdm
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
 from apps.demo.data import (
+    ASPECT_GRIDS,
     COLOUR_INDEX,
     KIND_INDEX,
     Bank,
     Batch,
+    build_aspect_bank,
     build_banks,
     normalise,
     sample_batch,
@@ -79,6 +87,7 @@ class TrainConfig:
     pointing_weight: float = 0.5
     pair_captions: int = 16
     distractors: int = 32
+    aspect_share: float = 0.3
     bf16: bool = True
     adapter_scenes: int = 800
     adapter_steps: int = 1500
@@ -86,6 +95,7 @@ class TrainConfig:
     adapter_lr: float = 3e-3
     adapter_plain_share: float = 0.25
     adapter_keep_weight: float = 3.0
+    adapter_aspect_share: float = 0.5
     lora_r: int = 16
     lora_alpha: int = 32
     threads: int = 2
@@ -143,8 +153,13 @@ def train_demo_model(
     model = build_model(cfg, tokenizer)
 
     whole, crops = build_banks(base_seeds, painterly=False, processor=image_processor, rng=rng)
+    aspect: list[Bank] = []
+    for k, grid in enumerate(ASPECT_GRIDS if cfg.aspect_share > 0 else ()):
+        bank = build_aspect_bank(base_seeds[k :: len(ASPECT_GRIDS)], False, grid, image_processor)
+        if len(bank):
+            aspect.append(bank)
     data_s = time.perf_counter() - started
-    base_loss = train_base(model, tokenizer, whole, crops, cfg, rng)
+    base_loss = train_base(model, tokenizer, whole, crops, cfg, rng, aspect)
     base_s = time.perf_counter() - started
     save_base(model, tokenizer, image_processor, out / "clip", seed)
 
@@ -405,8 +420,14 @@ def pointing_loss(
 
 
 def vision_features(model: CLIPModel, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(CLS, patch tokens), both through ``post_layernorm``, before the projection."""
-    hidden = model.vision_model(pixel_values=normalise(pixels)).last_hidden_state
+    """(CLS, patch tokens), both through ``post_layernorm``, before the projection.
+
+    Position embeddings are interpolated to the input's patch grid, as the engine's keep-aspect
+    view does; for the square 224x224 input transformers leaves them as they are.
+    """
+    hidden = model.vision_model(
+        pixel_values=normalise(pixels), interpolate_pos_encoding=True
+    ).last_hidden_state
     normed = model.vision_model.post_layernorm(hidden)
     return normed[:, 0].float(), normed[:, 1:].float()
 
@@ -438,8 +459,13 @@ def train_base(
     crops: Bank,
     cfg: TrainConfig,
     rng: random.Random,
+    aspect: list[Bank] | None = None,
 ) -> float:
-    """Train all weights of the base model; returns the mean loss of the last 20 steps."""
+    """Train all weights of the base model; returns the mean loss of the last 20 steps.
+
+    With keep-aspect banks in ``aspect``, a share ``cfg.aspect_share`` of the steps takes its
+    whole images from one of them (crops stay square, in a pass of their own).
+    """
     heads = AuxHeads(cfg.vision_hidden)
     model.train()
     params = [*model.parameters(), *heads.parameters()]
@@ -448,26 +474,33 @@ def train_base(
     recent: list[float] = []
     bar = tqdm(range(cfg.steps), desc="base CLIP", unit="step")
     for _ in bar:
+        bank = rng.choice(aspect) if aspect and rng.random() < cfg.aspect_share else whole
         batch = sample_batch(
-            whole, crops, cfg.batch, cfg.crop_batch, rng, cfg.pair_captions, cfg.distractors
+            bank, crops, cfg.batch, cfg.crop_batch, rng, cfg.pair_captions, cfg.distractors
         )
         texts = [write_caption(caption, rng) for caption in batch.captions]
-        pixels = torch.cat([whole.pixels[batch.whole_idx], crops.pixels[batch.crop_idx]])
-        with _autocast(cfg.bf16), LastBlockCapture(model) as capture:
-            cls, patches = vision_features(model, pixels)
-            text_pooled = text_features(model, tokenizer, texts)
         n = cfg.batch
-        feats = (cls[:n], patches[:n])
-        cells = batch.cell_lists(whole)
+        with _autocast(cfg.bf16), LastBlockCapture(model) as capture:
+            if bank is whole:
+                pixels = torch.cat([whole.pixels[batch.whole_idx], crops.pixels[batch.crop_idx]])
+                cls, patches = vision_features(model, pixels)
+                crop_cls, cls, patches = cls[n:], cls[:n], patches[:n]
+            else:
+                crop_cls = vision_features(model, crops.pixels[batch.crop_idx])[0]
+                # Last, so that the capture holds the whole images' tensors.
+                cls, patches = vision_features(model, bank.pixels[batch.whole_idx])
+            text_pooled = text_features(model, tokenizer, texts)
+        feats = (cls, patches)
+        cells = batch.cell_lists(bank)
         crop_kinds = torch.tensor([KIND_INDEX[crops.objects[j][0].kind] for j in batch.crop_idx])
-        loss = contrastive_loss(model, feats, cls[n:], text_pooled, batch, cells, rng)
+        loss = contrastive_loss(model, feats, crop_cls, text_pooled, batch, cells, rng)
         loss = loss + cfg.pointing_weight * pointing_loss(model, capture, cls, text_pooled, cells)
         loss = loss + cfg.aux_weight * aux_loss(
             heads,
             feats,
-            cls[n:],
-            whole.labels[batch.whole_idx],
-            _kind_targets(whole, batch.whole_idx),
+            crop_cls,
+            bank.labels[batch.whole_idx],
+            _kind_targets(bank, batch.whole_idx),
             crop_kinds,
         )
         opt.zero_grad(set_to_none=True)
@@ -574,19 +607,31 @@ def train_adapter(
 
     Besides the contrastive terms, a "keep" term holds the adapted embeddings of plain images
     and of all captions close to the base model's, so plain-scene retrieval does not suffer.
+    A share ``cfg.adapter_aspect_share`` of the steps takes its whole images from keep-aspect
+    banks of the same seeds (a share of them per grid of `ASPECT_GRIDS`; crops stay square).
     Returns (mean loss of the last 20 steps, the PEFT model).
     """
     variants = 3
-    styles: dict[bool, FrozenSet] = {}
+    styles: dict[tuple[bool, tuple[int, int] | None], FrozenSet] = {}
     for painterly in (True, False):
         whole, crops = build_banks(seeds, painterly=painterly, processor=processor, rng=rng)
         cls, patches = _frozen_vision(model, whole, cfg.bf16)
-        styles[painterly] = FrozenSet(
-            whole, crops, cls, patches, _frozen_vision(model, crops, cfg.bf16)[0]
-        )
-    # Both styles show the same scenes, so one caption pool serves both.
-    whole_pool, whole_rows = _caption_pool(model, tokenizer, styles[True].whole, variants, rng)
-    crop_pool, crop_rows = _caption_pool(model, tokenizer, styles[True].crops, variants, rng)
+        crop_cls = _frozen_vision(model, crops, cfg.bf16)[0]
+        styles[painterly, None] = FrozenSet(whole, crops, cls, patches, crop_cls)
+        if cfg.adapter_aspect_share > 0:
+            for k, grid in enumerate(ASPECT_GRIDS):
+                bank = build_aspect_bank(seeds[k :: len(ASPECT_GRIDS)], painterly, grid, processor)
+                if len(bank):
+                    cls, patches = _frozen_vision(model, bank, cfg.bf16)
+                    styles[painterly, grid] = FrozenSet(bank, crops, cls, patches, crop_cls)
+    # Both styles show the same scenes: a grid has a bank in both or in neither, and one
+    # caption pool per view serves both.
+    grids = [grid for grid in ASPECT_GRIDS if (True, grid) in styles]
+    whole_pools = {
+        view: _caption_pool(model, tokenizer, styles[True, view].whole, variants, rng)
+        for view in (None, *grids)
+    }
+    crop_pool, crop_rows = _caption_pool(model, tokenizer, styles[True, None].crops, variants, rng)
     with torch.no_grad():
         distractor_pool = text_features(
             model, tokenizer, [distractor_sentence(rng) for _ in range(256)]
@@ -605,7 +650,10 @@ def train_adapter(
     bar = tqdm(range(cfg.adapter_steps), desc="PaintingCLIP LoRA", unit="step")
     for _ in bar:
         painterly = rng.random() >= cfg.adapter_plain_share
-        style = styles[painterly]
+        wide = bool(grids) and rng.random() < cfg.adapter_aspect_share
+        view = rng.choice(grids) if wide else None
+        style = styles[painterly, view]
+        whole_pool, whole_rows = whole_pools[view]
         batch = sample_batch(
             style.whole,
             style.crops,
@@ -668,6 +716,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="base training steps (default: config)")
     parser.add_argument("--scenes", type=int, help="base training scenes (default: config)")
     parser.add_argument("--adapter-steps", type=int, help="adapter steps (default: config)")
+    parser.add_argument(
+        "--aspect-share",
+        type=float,
+        help="share of base steps on keep-aspect views (default: config)",
+    )
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke-test config")
     parser.add_argument(
         "--adapter-only",
@@ -676,7 +729,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cfg = TINY if args.tiny else TrainConfig()
-    overrides = {"steps": args.steps, "scenes": args.scenes, "adapter_steps": args.adapter_steps}
+    overrides = {
+        "steps": args.steps,
+        "scenes": args.scenes,
+        "adapter_steps": args.adapter_steps,
+        "aspect_share": args.aspect_share,
+    }
     cfg = TrainConfig(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v is not None}})
     if args.adapter_only:
         part = train_demo_adapter(seed=args.seed, out_dir=args.out, config=cfg)

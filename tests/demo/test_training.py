@@ -4,14 +4,24 @@ import json
 import random
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-from apps.demo.data import KIND_INDEX, build_banks, sample_batch
+from apps.demo.data import (
+    ASPECT_GRIDS,
+    KIND_INDEX,
+    build_aspect_bank,
+    build_banks,
+    normalise,
+    sample_batch,
+)
+from apps.demo.scenes import draw_order, make_scene
 from apps.demo.training import TINY, soft_contrastive, train_demo_adapter, train_demo_model
+from apps.engine import Preprocess, grid_boxes, grid_cell_at, painting_grid
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +105,39 @@ def test_batches_are_reproducible_and_match_their_captions():
         labels = {int(whole.labels[i, 0, c]) for c in cells}
         # Cells come from the same geometry as the labels (a lone cell may be a fallback).
         assert KIND_INDEX[obj.kind] + 1 in labels or len(cells) == 1
+
+
+@pytest.mark.parametrize("grid", ASPECT_GRIDS)
+def test_keep_aspect_banks_hold_what_the_engine_gives_the_model(grid):
+    """The pixels are the engine's keep-aspect input for the same painting, and each object's
+    cells are the cells of the engine's grid that its box covers."""
+    processor = CLIPImageProcessor()
+    preprocess = Preprocess.from_processor(processor)
+    seeds = range(20, 24)
+    bank = build_aspect_bank(seeds, False, grid, processor)
+    rows, cols = grid
+    assert bank.grid == grid
+    assert bank.pixels.shape[1:] == (3, rows * 32, cols * 32)
+    assert bank.labels.shape[1:] == (2, rows * cols)
+    shown = [make_scene(seed, aspect=cols / rows) for seed in seeds]
+    shown = [(image, scene) for image, scene in shown if scene.objects]
+    assert len(bank) == len(shown) > 0
+    for i, (image, scene) in enumerate(shown):
+        assert bank.scenes[i] == scene.facts()
+        assert painting_grid(image.size) == grid
+        expected = preprocess.aspect_pixel_values(image, 224, 32)
+        assert np.abs(normalise(bank.pixels[i : i + 1]).numpy() - expected).max() < 0.02
+        boxes = grid_boxes(image.size, grid)
+        for obj, cells in zip(draw_order(scene), bank.cells[i], strict=True):
+            x0, y0, x1, y1 = obj.box
+            inside = [
+                r * cols + c
+                for r in range(rows)
+                for c in range(cols)
+                if x0 <= (boxes[r][c][0] + boxes[r][c][2]) / 2 <= x1
+                and y0 <= (boxes[r][c][1] + boxes[r][c][3]) / 2 <= y1
+            ]
+            under = grid_cell_at(image.size, *obj.centre(), grid)
+            assert list(cells) == (inside or [under[0] * cols + under[1]])
+        top = {int(bank.labels[i, 0, c]) for c in bank.cells[i][-1]}
+        assert top == {KIND_INDEX[bank.objects[i][-1].kind] + 1}
