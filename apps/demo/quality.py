@@ -9,12 +9,15 @@ sentence describes (``grammar.kinds_in``), so each product feature can be scored
   sentence naming that object's kind is among the top 5;
 * grid cell: for the cell holding an object's centre (with the centre view's 7x7 grid, objects
   whose centre falls outside the processor's centre crop are skipped), whether a sentence
-  naming its kind is in the top 10;
+  naming its kind is in the top 10; ``cell_top10_centre`` is the same for only the objects
+  whose centre lies inside the centre crop, which every view has cells for (the like-for-like
+  comparison of the views);
 * pointing game: for each object covering at least one cell centre, the corpus sentence that
-  names only its kind and ranks highest for the image is explained with Grad-ECLIP; a hit when
-  the centre of the map's maximal cell lies inside the object's bounding box. The same game is
-  scored for the engine's baselines (the upstream ArteFact variant, class-token attention,
-  random maps) as ``pointing_<method>``;
+  names only its kind and ranks highest for the image is explained with Grad-ECLIP (maps of
+  the centre crop for the centre view, of the whole painting otherwise, as the portal draws
+  them); a hit when the centre of the map's maximal cell lies inside the object's bounding
+  box. The same game is scored for the engine's baselines (the upstream ArteFact variant,
+  class-token attention, random maps) as ``pointing_<method>``;
 * adapter: whole-image precision@10 with ``clip`` and ``paintingclip`` on the plain and on the
   painterly rendering of the same scenes.
 
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.demo.corpus import demo_sentences
-from apps.demo.geometry import cells_inside, crop_around, to_model_box
+from apps.demo.geometry import INPUT, cells_inside, crop_around, to_model_box
 from apps.demo.grammar import kinds_in
 from apps.demo.scenes import HELD_OUT_START, Scene, make_scene, render_painterly
 from apps.engine import (
@@ -40,6 +43,8 @@ from apps.engine import (
     embed_crop,
     embed_texts_multi,
     explanation_maps,
+    grid_boxes,
+    painting_grid,
 )
 from apps.engine.gradeclip import METHODS
 
@@ -129,6 +134,7 @@ def evaluate(
             "whole_p10",
             "region_top5",
             "cell_top10",
+            "cell_top10_centre",
             "pointing",
             *(f"pointing_{method}" for method in METHODS if method != "gradeclip"),
             "p10_plain_paintingclip",
@@ -150,10 +156,20 @@ def evaluate(
             tallies["region_top5"].add(index.names(index.top(query, "clip", 5), obj.kind))
             cell = analysis.cell_under(*obj.centre())
             if cell is not None:
-                ranked_cell = index.top(analysis.cells[cell], "clip", 10)
-                tallies["cell_top10"].add(index.names(ranked_cell, obj.kind))
+                found = index.names(index.top(analysis.cells[cell], "clip", 10), obj.kind)
+                tallies["cell_top10"].add(found)
+                if _in_centre_crop(obj, scene):
+                    tallies["cell_top10_centre"].add(found)
         if pointing:
-            hits = _pointing(image, scene, index, analysis.embedding, registry, preprocess)
+            hits = _pointing(
+                image,
+                scene,
+                index,
+                analysis.embedding,
+                registry,
+                preprocess,
+                keep_aspect=view != "centre",
+            )
             for method, method_hits in hits.items():
                 name = "pointing" if method == "gradeclip" else f"pointing_{method}"
                 for hit in method_hits:
@@ -174,14 +190,32 @@ def evaluate(
     return result
 
 
+def _in_centre_crop(obj, scene: Scene) -> bool:
+    """Whether the object's centre lies inside the processor's 224x224 centre crop."""
+    x0, y0, x1, y1 = to_model_box(obj.box, scene.width, scene.height)
+    return 0 <= (x0 + x1) / 2 < INPUT and 0 <= (y0 + y1) / 2 < INPUT
+
+
 def _pointing(
-    image, scene: Scene, index: CorpusIndex, embedding, registry, preprocess
+    image,
+    scene: Scene,
+    index: CorpusIndex,
+    embedding,
+    registry,
+    preprocess,
+    keep_aspect: bool,
 ) -> dict[str, list[bool]]:
-    """Pointing-game hits per explanation method for the objects covering at least one cell;
-    every method explains the same sentences."""
-    objects = [
-        o for o in scene.objects if cells_inside(to_model_box(o.box, scene.width, scene.height))
-    ]
+    """Pointing-game hits per explanation method for the objects covering at least one cell
+    centre of the map's grid (the centre crop's 7x7, or with ``keep_aspect`` the whole
+    painting's grid, as the portal's heat maps); every method explains the same sentences."""
+    if keep_aspect:
+        boxes = grid_boxes(image.size, painting_grid(image.size))
+        centres = [((x0 + x1) / 2, (y0 + y1) / 2) for row in boxes for x0, y0, x1, y1 in row]
+        objects = [o for o in scene.objects if any(_holds(o.box, x, y) for x, y in centres)]
+    else:
+        objects = [
+            o for o in scene.objects if cells_inside(to_model_box(o.box, scene.width, scene.height))
+        ]
     if not objects:
         return {}
     scores = index.vectors["clip"] @ embedding
@@ -192,19 +226,33 @@ def _pointing(
     hits: dict[str, list[bool]] = {}
     for method in METHODS:
         maps = explanation_maps(
-            image, texts, "clip", method=method, seed=scene.seed, registry=registry
+            image,
+            texts,
+            "clip",
+            method=method,
+            keep_aspect=keep_aspect,
+            seed=scene.seed,
+            registry=registry,
         )
         hits[method] = [
-            _inside(obj, heat, image.size, preprocess)
+            _peak_inside(obj, heat, image.size, preprocess, keep_aspect)
             for obj, heat in zip(objects, maps, strict=True)
         ]
     return hits
 
 
-def _inside(obj, heat: np.ndarray, image_size: tuple[int, int], preprocess) -> bool:
+def _peak_inside(
+    obj, heat: np.ndarray, image_size: tuple[int, int], preprocess, keep_aspect: bool
+) -> bool:
     """Whether the centre of the map's maximal cell lies inside the object's bounding box."""
-    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    x0, y0, x1, y1 = cell_box(image_size, int(row), int(col), heat.shape, preprocess)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    bx0, by0, bx1, by1 = obj.box
-    return bx0 <= cx <= bx1 and by0 <= cy <= by1
+    row, col = (int(v) for v in np.unravel_index(int(np.argmax(heat)), heat.shape))
+    if keep_aspect:
+        x0, y0, x1, y1 = grid_boxes(image_size, heat.shape)[row][col]
+    else:
+        x0, y0, x1, y1 = cell_box(image_size, row, col, heat.shape, preprocess)
+    return _holds(obj.box, (x0 + x1) / 2, (y0 + y1) / 2)
+
+
+def _holds(box, x: float, y: float) -> bool:
+    x0, y0, x1, y1 = box
+    return x0 <= x <= x1 and y0 <= y <= y1
