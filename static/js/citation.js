@@ -8,16 +8,7 @@
 // Like clipboard.js, it marks the document once its listener exists; until then artefact.css
 // keeps the Cite menu hidden.
 
-const MESSAGE_SECONDS = 6;
-
-function announce(status, message) {
-  if (!status) return;
-  status.textContent = message;
-  clearTimeout(status.afClearTimer);
-  status.afClearTimer = setTimeout(() => {
-    status.textContent = "";
-  }, MESSAGE_SECONDS * 1000);
-}
+import { announce } from "./announce.js";
 
 async function fetchCitation(url) {
   const response = await fetch(url, { headers: { Accept: "text/plain" } });

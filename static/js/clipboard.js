@@ -15,19 +15,10 @@
  * button that does nothing.
  */
 
-const MESSAGE_SECONDS = 6;
+import { announce } from "./announce.js";
 
 function textOf(target) {
   return "value" in target ? target.value : target.textContent.trim();
-}
-
-function announce(status, message) {
-  if (!status) return;
-  status.textContent = message;
-  clearTimeout(status.afClearTimer);
-  status.afClearTimer = setTimeout(() => {
-    status.textContent = "";
-  }, MESSAGE_SECONDS * 1000);
 }
 
 async function copyFrom(button) {
