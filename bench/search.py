@@ -60,7 +60,13 @@ K = 25
 
 def generate(n: int, seed: int = 0, dim: int = DIM) -> dict:
     """The synthetic corpus (see the module docstring); vectors float32, L2-normalised, of
-    `dim` dimensions (a model's embedding size)."""
+    `dim` dimensions (a model's embedding size). Every work has at least one sentence, so
+    `n` must be at least `WORKS`."""
+    if n < WORKS:
+        raise ValueError(
+            f"A synthetic corpus has {WORKS:,} works, each with a sentence: ask for at least "
+            f"{WORKS:,} sentences, not {n:,}."
+        )
     rng = np.random.default_rng(seed)
     sizes = rng.lognormal(mean=0.0, sigma=1.0, size=WORKS)
     counts = np.maximum(1, np.floor(sizes / sizes.sum() * n)).astype(np.int64)
