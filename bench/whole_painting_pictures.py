@@ -101,9 +101,8 @@ def painting_sheet(
     analysis = analyse_image(shown, "clip", registry=registry)
     sentence = index.sentences[int(index.top(analysis.embedding, "clip", 1)[0])]
     grid = analysis.cells.shape[:2]
-    return panels(
-        shown, analysis, sentence, None, registry
-    ), f"{grid[0]} x {grid[1]} grid: {sentence!r}"
+    sheet = panels(shown, analysis, sentence, None, registry)
+    return sheet, f"{grid[0]} x {grid[1]} grid: {sentence!r}"
 
 
 def main(argv: list[str] | None = None) -> None:
